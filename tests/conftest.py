@@ -1,0 +1,48 @@
+"""Shared fixtures and the rule for missing components.
+
+A test that needs a component (tshark, Asterisk, pjsua2, Chromium) calls
+``require(...)``: on a developer machine without it the test is skipped with
+the install hint, but in CI (``CI`` set) a missing component is a failure,
+never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def require(condition: bool, what: str, hint: str) -> None:
+    """Skip (locally) or fail (in CI) when a component the test needs is missing."""
+    if condition:
+        return
+    message = f"{what} is missing: {hint}"
+    if IN_CI:
+        pytest.fail(message + " (CI must install it)")
+    pytest.skip(message)
+
+
+def require_tool(name: str, hint: str | None = None) -> str:
+    """The path of an executable the test needs (see :func:`require`)."""
+    path = shutil.which(name)
+    require(path is not None, f"the program {name}", hint or f"install it (apt-get install {name})")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def tshark() -> str:
+    """Path to tshark, the reference oracle for SIP fields and RTP statistics."""
+    return require_tool("tshark", "apt-get install tshark")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """tests/data: real captures recorded from the local lab."""
+    return DATA

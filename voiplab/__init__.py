@@ -1,0 +1,74 @@
+"""voiplab: a Jupyter course on SIP and RTP around a real Asterisk lab.
+
+Notebooks use ``import voiplab as vl``. Submodules are imported lazily so that
+``import voiplab`` (and the command line) stays fast: scapy and matplotlib are
+loaded only when a notebook first uses them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    CallError,
+    CaptureError,
+    ConfigError,
+    DigestError,
+    ParseError,
+    PbxError,
+    PhoneDied,
+    PhoneError,
+    ProvisioningError,
+    RegistrationError,
+    RtpParseError,
+    SdpParseError,
+    SipParseError,
+    VoipLabError,
+    WebRtcError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first use)
+_LAZY: dict[str, str] = {
+    "LabConfig": "config",
+    "Account": "config",
+    "load_config": "config",
+    "Pbx": "pbx",
+    "Lab": "lab",
+    "lab": "lab",
+}
+
+_SUBMODULES = {
+    "config", "pbx", "lab", "cli", "errors", "sip", "sdp", "digest", "flow", "rtp", "g711",
+    "pcap", "analysis", "capture", "phone", "alcatel", "provisioning", "webrtc", "plots",
+    "widgets", "grading", "netutil", "quality", "dtmf",
+}
+
+__all__ = sorted(
+    [
+        "__version__",
+        "VoipLabError", "ConfigError", "ParseError", "SipParseError", "SdpParseError",
+        "RtpParseError", "DigestError", "PbxError", "PhoneError", "PhoneDied",
+        "RegistrationError", "CallError", "CaptureError", "ProvisioningError", "WebRtcError",
+        *_LAZY,
+    ]
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'voiplab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
