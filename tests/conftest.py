@@ -46,3 +46,20 @@ def tshark() -> str:
 def data_dir() -> Path:
     """tests/data: real captures recorded from the local lab."""
     return DATA
+
+
+@pytest.fixture(scope="session")
+def pbx():
+    """The local lab's real Asterisk, started for the test session (left running if it already was)."""
+    from voiplab.errors import PbxError
+    from voiplab.pbx import Pbx, find_asterisk
+
+    try:
+        find_asterisk()
+    except PbxError as e:
+        require(False, "Asterisk", str(e))
+    p = Pbx()
+    started = p.start()
+    yield p
+    if started:
+        p.stop()
