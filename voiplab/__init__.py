@@ -37,13 +37,15 @@ _LAZY: dict[str, str] = {
     "load_config": "config",
     "Pbx": "pbx",
     "Lab": "lab",
-    "lab": "lab",
+    "start_lab": "lab",
+    "ProvisioningServer": "provisioning",
+    "make_certificates": "certs",
 }
 
 _SUBMODULES = {
     "config", "pbx", "lab", "cli", "errors", "sip", "sdp", "digest", "flow", "rtp", "g711",
     "pcap", "analysis", "capture", "phone", "alcatel", "provisioning", "webrtc", "plots",
-    "widgets", "grading", "netutil", "quality", "dtmf",
+    "widgets", "grading", "quality", "dtmf", "craft", "doctor", "asterisk_conf", "certs",
 }
 
 __all__ = sorted(

@@ -1,0 +1,243 @@
+"""Does voiplab run a real Asterisk configured like the report's lab, and stop only its own?
+
+These tests use a real Asterisk 22. Tests that start and stop a lab use their own
+lab on 127.0.0.90-93 and their own state directory, so they never disturb the
+shared lab on 127.0.0.80 that other tests use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voiplab.asterisk_conf import MODULES, AsteriskLayout, render_all
+from voiplab.config import LabConfig, load_config
+from voiplab.errors import PbxError
+from voiplab.lab import sip_options
+from voiplab.pbx import Pbx, find_asterisk, parse_endpoints
+
+ISOLATED_TOML = """\
+[pbx]
+host = "127.0.0.90"
+
+[accounts.alcatel]
+address = "127.0.0.91"
+[accounts.rpi]
+address = "127.0.0.92"
+[accounts.guillaume]
+address = "127.0.0.93"
+"""
+
+
+@pytest.fixture()
+def isolated(tmp_path: Path) -> dict[str, str]:
+    """Environment for a lab of its own: lab.toml on 127.0.0.90-93 and a private state directory."""
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text(ISOLATED_TOML)
+    env = dict(os.environ, VOIPLAB_CONFIG=str(cfg), VOIPLAB_STATE_DIR=str(tmp_path / "state"))
+    yield env
+    subprocess.run([sys.executable, "-m", "voiplab", "lab", "down"], env=env, capture_output=True, timeout=60)
+
+
+def voiplab(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run([sys.executable, "-m", "voiplab", *args], env=env, capture_output=True, text=True,
+                         timeout=120)
+    if check:
+        assert res.returncode == 0, res.stdout + res.stderr
+    return res
+
+
+def _udp_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def test_rendered_files_are_complete_and_commented() -> None:
+    """Are all Asterisk files rendered, with an explicit module list and the report's accounts and dial plan?"""
+    files = render_all(LabConfig(), AsteriskLayout("/lab", "/usr/lib/x86_64-linux-gnu/asterisk/modules"))
+    assert {"asterisk.conf", "modules.conf", "pjsip.conf", "extensions.conf", "rtp.conf", "logger.conf",
+            "manager.conf"} <= set(files)
+    assert "autoload = no" in files["modules.conf"]
+    loaded = re.findall(r"^load => (\S+)", files["modules.conf"], re.M)
+    assert loaded == [m for m, _ in MODULES]
+    assert "res_pjsip_exten_state.so" not in loaded  # fails to load in sid's Asterisk 22
+    assert "res_pjsip_pubsub.so" in loaded  # chan_pjsip needs it
+    pjsip = files["pjsip.conf"]
+    for name, number, display, password in (("alcatel", "5001", "Alcatel IP Touch", "11111111"),
+                                            ("rpi", "5002", "Raspberry Pi", "22222222"),
+                                            ("guillaume", "5003", "Guillaume Nibert", "33333333")):
+        assert f'callerid = "{display}" <{number}>' in pjsip
+        assert f"[{name}-auth](auth-template)\nusername = {name}\npassword = {password}" in pjsip
+    assert "bind = 127.0.0.80:5060" in pjsip
+    assert "direct_media = yes" in pjsip
+    assert "disallow = all\nallow = ulaw\nallow = alaw" in pjsip
+    assert "max_contacts = 1" in pjsip
+    ext = files["extensions.conf"]
+    assert "exten => 5002,1,Answer(500)\n same => n,Dial(PJSIP/rpi,25)\n same => n,Hangup()" in ext
+    assert "[plan-num]" in ext
+    assert "rtpstart = 10000\nrtpend = 10999" in files["rtp.conf"]
+    # students read these files: every one starts with an explanation
+    for name in ("pjsip.conf", "extensions.conf", "modules.conf", "rtp.conf"):
+        assert files[name].startswith(f"; {name}:"), name
+    assert not re.search(r"=> /etc/asterisk", "".join(files.values()))
+
+
+def test_direct_media_off_is_rendered() -> None:
+    """Does the direct-media switch reach pjsip.conf?"""
+    from dataclasses import replace
+
+    cfg = LabConfig()
+    cfg = replace(cfg, pbx=replace(cfg.pbx, direct_media=False))
+    assert "direct_media = no" in render_all(cfg, AsteriskLayout("/lab", "/m"))["pjsip.conf"]
+
+
+def test_parse_endpoints_reads_contacts() -> None:
+    """Does parse_endpoints read the name, number, state and contact of `pjsip show endpoints`?"""
+    text = (
+        " Endpoint:  rpi/5002                                             Not in use    0 of inf\n"
+        "     InAuth:  rpi-auth/rpi\n"
+        "        Aor:  rpi                                                1\n"
+        "      Contact:  rpi/sip:rpi@127.0.0.82:5060;ob              3d1b8a5c0e Avail         0.512\n"
+        "\n"
+        " Endpoint:  alcatel/5001                                         Unavailable   0 of inf\n"
+    )
+    rows = parse_endpoints(text)
+    assert [(e.name, e.number, e.state, e.contact_address) for e in rows] == [
+        ("rpi", "5002", "Not in use", "127.0.0.82:5060"),
+        ("alcatel", "5001", "Unavailable", None),
+    ]
+
+
+@pytest.mark.asterisk
+def test_options_gets_a_sip_response(pbx: Pbx) -> None:
+    """Does a raw SIP OPTIONS over UDP to 127.0.0.80:5060 get a SIP/2.0 response?"""
+    reply = sip_options("127.0.0.80", 5060, local_address="127.0.0.82")
+    assert reply.startswith("SIP/2.0 ")
+    assert "CSeq: 1 OPTIONS" in reply
+
+
+@pytest.mark.asterisk
+def test_register_without_credentials_is_challenged(pbx: Pbx) -> None:
+    """Does a REGISTER for rpi without credentials get 401 with a digest challenge (realm, nonce)?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.82", 0))
+        s.settimeout(3)
+        port = s.getsockname()[1]
+        msg = (f"REGISTER sip:127.0.0.80 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.82:{port};branch=z9hG4bK-t401;rport\r\n"
+               "Max-Forwards: 70\r\nFrom: <sip:rpi@127.0.0.80>;tag=t401\r\nTo: <sip:rpi@127.0.0.80>\r\n"
+               f"Call-ID: t401@127.0.0.82\r\nCSeq: 1 REGISTER\r\nContact: <sip:rpi@127.0.0.82:{port}>\r\n"
+               "Expires: 60\r\nContent-Length: 0\r\n\r\n")
+        s.sendto(msg.encode(), ("127.0.0.80", 5060))
+        reply = s.recv(65535).decode()
+    assert reply.startswith("SIP/2.0 401 Unauthorized\r\n")
+    challenge = re.search(r"^WWW-Authenticate: Digest (.*)$", reply, re.M)
+    assert challenge is not None
+    assert 'realm="asterisk"' in challenge.group(1)
+    assert re.search(r'nonce="[^"]+"', challenge.group(1))
+
+
+@pytest.mark.asterisk
+def test_cli_commands_return_text(pbx: Pbx) -> None:
+    """Do the server-side checks of the report (pjsip show endpoints/contacts, core show channels) work?"""
+    assert "Endpoint:  rpi/5002" in pbx.cli("pjsip show endpoints")
+    assert "Contact:" in pbx.contacts() or "No objects found" in pbx.contacts()
+    assert "active call" in pbx.channels()
+    assert re.match(r"Asterisk 22\.\d+", pbx.version())
+    assert {e.name for e in pbx.endpoints()} == {"alcatel", "rpi", "guillaume"}
+
+
+@pytest.mark.asterisk
+def test_lab_up_status_down(isolated: dict[str, str]) -> None:
+    """Does `lab up` start Asterisk 22 with the three accounts, idempotently, and `lab down` free the port?"""
+    find_asterisk()
+    up = voiplab(isolated, "lab", "up")
+    assert "started Asterisk on 127.0.0.90:5060" in up.stdout
+    again = voiplab(isolated, "lab", "up")
+    assert "already running: Asterisk on 127.0.0.90:5060" in again.stdout
+    status = voiplab(isolated, "lab", "status").stdout
+    assert re.search(r"running Asterisk 22\.\d+", status)
+    for name, number in (("alcatel", "5001"), ("rpi", "5002"), ("guillaume", "5003")):
+        assert re.search(rf"^\s+{name}\s+{number}\s", status, re.M), status
+    # the simulated Alcatel registered: its contact is on its own address
+    assert re.search(r"^\s+alcatel\s+5001\s+\S.*127\.0\.0\.91:\d+", status, re.M), status
+    down = voiplab(isolated, "lab", "down")
+    assert "stopped Asterisk on 127.0.0.90:5060" in down.stdout
+    assert _udp_free("127.0.0.90", 5060)
+    assert "not running" in voiplab(isolated, "lab", "status").stdout
+
+
+@pytest.mark.asterisk
+def test_down_stops_only_voiplabs_asterisk(isolated: dict[str, str]) -> None:
+    """With nothing of voiplab's running, does `lab down` leave other programs alone and say so?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.90", 5060))  # "another program" holding the port
+        down = voiplab(isolated, "lab", "down")
+        assert "nothing of voiplab's was running" in down.stdout
+        # and starting now names the address that is taken
+        up = voiplab(isolated, "lab", "up", check=False)
+    assert up.returncode == 2
+    assert "the PBX address 127.0.0.90:5060 (UDP) is already in use by another program" in up.stderr
+
+
+def test_port_taken_raises_pbx_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Does a taken SIP address give a PbxError naming the address and port?"""
+    monkeypatch.setenv("VOIPLAB_STATE_DIR", str(tmp_path))
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text(ISOLATED_TOML.replace("127.0.0.90", "127.0.0.94"))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.94", 5060))
+        with pytest.raises(PbxError) as e:
+            Pbx(load_config(cfg)).start()
+    assert str(e.value).startswith("the PBX address 127.0.0.94:5060 (UDP) is already in use by another program: ")
+
+
+def test_no_asterisk_lists_the_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without any Asterisk, does the error list the package, the root filesystem and VOIPLAB_ASTERISK?"""
+    monkeypatch.delenv("VOIPLAB_ASTERISK", raising=False)
+    monkeypatch.setenv("VOIPLAB_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(PbxError) as e:
+        find_asterisk()
+    text = str(e.value)
+    assert text.startswith("Asterisk was not found on this machine: get it one of these ways:")
+    assert "voiplab pbx install" in text and "apt-get install asterisk" in text and "VOIPLAB_ASTERISK" in text
+    monkeypatch.setenv("VOIPLAB_ASTERISK", str(tmp_path / "nope"))
+    with pytest.raises(PbxError, match="is not an executable file: point it at an asterisk binary"):
+        find_asterisk()
+
+
+def test_invalid_lab_toml_on_the_command_line(tmp_path: Path) -> None:
+    """Does `lab up` with an invalid lab.toml exit with a ConfigError naming key and file, and no traceback?"""
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text("[pbx]\nport = 0\n")
+    res = voiplab(dict(os.environ, VOIPLAB_STATE_DIR=str(tmp_path)), "lab", "up", "--config", str(cfg), check=False)
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"voiplab: error: {cfg}: key pbx.port must be a port between 1 and 65535, not 0"
+
+
+def test_classroom_mode_does_not_start_anything(tmp_path: Path) -> None:
+    """In classroom mode, does `lab up` refuse to start a PBX and report a server that does not answer?"""
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text('[pbx]\nmode = "classroom"\nhost = "127.0.0.95"\n[alcatel]\nsimulated = false\n')
+    res = voiplab(dict(os.environ, VOIPLAB_STATE_DIR=str(tmp_path)), "lab", "up", "--config", str(cfg), check=False)
+    assert res.returncode == 2
+    assert "the PBX at 127.0.0.95:5060 did not answer a SIP OPTIONS within 3 s" in res.stderr
+    with pytest.raises(PbxError, match="is in classroom mode: voiplab does not start the course server's Asterisk"):
+        Pbx(load_config(cfg)).start()
+
+
+def test_doctor_reports_each_component() -> None:
+    """Does `voiplab doctor` report pjsua2, Asterisk, capture and tshark, each OK or with a fix?"""
+    res = voiplab(dict(os.environ), "doctor", check=False)
+    for name in ("python", "pjsua2", "asterisk", "capture", "tshark"):
+        assert re.search(rf"^(OK  |FIX ) {name}: ", res.stdout, re.M), res.stdout
