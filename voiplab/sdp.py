@@ -174,8 +174,7 @@ class Connection:
         match = _CONNECTION_RE.fullmatch(text)
         if match is None:
             raise SdpParseError(
-                f"SDP connection line 'c={text}' is malformed: "
-                "it must look like 'c=IN IP4 <address>'",
+                f"SDP connection line 'c={text}' is malformed: it must look like 'c=IN IP4 <address>'",
                 offset=offset,
             )
         net, addrtype, address, ttl, count = match.groups()
@@ -222,8 +221,14 @@ class Origin:
 
     def __str__(self) -> str:
         return " ".join(
-            (self.username, self.session_id, self.session_version, self.net_type,
-             self.address_type, self.address)
+            (
+                self.username,
+                self.session_id,
+                self.session_version,
+                self.net_type,
+                self.address_type,
+                self.address,
+            )
         )
 
 
@@ -304,7 +309,7 @@ class MediaDescription:
         # Validate the rtpmap lines now so that errors surface at parse time.
         for line, offset in zip(lines, offsets, strict=True):
             if line.type == "a" and line.value.startswith("rtpmap:"):
-                _parse_rtpmap(line.value[len("rtpmap:"):], offset)
+                _parse_rtpmap(line.value[len("rtpmap:") :], offset)
         return result
 
     @property
@@ -462,9 +467,7 @@ class SessionDescription:
         if isinstance(text, (bytes, bytearray, memoryview)):
             text = bytes(text).decode("utf-8", "surrogateescape")
         if not isinstance(text, str):
-            raise SdpParseError(
-                f"SDP body was a {type(text).__name__}: pass str or bytes", offset=0
-            )
+            raise SdpParseError(f"SDP body was a {type(text).__name__}: pass str or bytes", offset=0)
         split = _split_lines(text)
         lines: list[SdpLine] = []
         offsets: list[int] = []
@@ -505,8 +508,10 @@ class SessionDescription:
             stop = starts[index + 1] if index + 1 < len(starts) else len(lines)
             media.append(
                 MediaDescription._from_lines(
-                    tuple(lines[start:stop]), tuple(offsets[start:stop]),
-                    session_connection, session_direction,
+                    tuple(lines[start:stop]),
+                    tuple(offsets[start:stop]),
+                    session_connection,
+                    session_direction,
                 )
             )
         return cls(session_lines, tuple(media))

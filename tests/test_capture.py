@@ -1,0 +1,416 @@
+"""Tests of voiplab.capture: pcap/pcapng reading (checked against tshark), the scapy SIP layer,
+phone traces, live capture and the ``voiplab flow`` command."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP, fragment
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.utils import PcapNgWriter, wrpcap
+from synthetic_sip import SYNTHETIC_PCAP, all_packets, call_packets, write_pcap
+
+from voiplab import _cli_flow
+from voiplab.capture import (
+    SIP,
+    LiveCapture,
+    flow_from_trace,
+    looks_like_sip,
+    read_flow,
+    read_packets,
+    read_sip,
+)
+from voiplab.errors import CaptureError
+from voiplab.flow import Flow
+from voiplab.sip import SipMessage
+
+REAL_CAPTURES = ["register_401.pcap", "call_rpi_to_alcatel.pcap", "call_alcatel_to_rpi.pcap"]
+TSHARK_FIELDS = [
+    "frame.number",
+    "ip.src",
+    "udp.srcport",
+    "tcp.srcport",
+    "ip.dst",
+    "udp.dstport",
+    "tcp.dstport",
+    "sip.Method",
+    "sip.Status-Code",
+    "sip.CSeq",
+    "sip.Call-ID",
+]
+
+
+def tshark_rows(tshark: str, path: Path) -> list[tuple[int, str, str, str, str, str]]:
+    """(frame, src, dst, method-or-status, cseq, call-id) for each SIP message, per tshark."""
+    command = [
+        tshark,
+        "-r",
+        str(path),
+        "-Y",
+        "sip",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=|",
+    ]
+    for name in TSHARK_FIELDS:
+        command += ["-e", name]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in output.splitlines():
+        frame, src, usport, tsport, dst, udport, tdport, methods, statuses, cseqs, call_ids = line.split("\t")
+        sport, dport = usport or tsport, udport or tdport
+        # one frame may carry several messages (TCP): tshark aggregates them with '|'
+        kinds = [k for k in (methods.split("|") if methods else [])] or []
+        cseq_list, call_list = cseqs.split("|"), call_ids.split("|")
+        status_list = statuses.split("|") if statuses else []
+        labels = (
+            kinds + status_list if len(cseq_list) == len(kinds) + len(status_list) else kinds or status_list
+        )
+        for index, cseq in enumerate(cseq_list):
+            if not cseq:
+                continue
+            rows.append(
+                (
+                    int(frame),
+                    f"{src}:{sport}",
+                    f"{dst}:{dport}",
+                    labels[index] if index < len(labels) else "",
+                    " ".join(cseq.split()),
+                    call_list[index] if index < len(call_list) else "",
+                )
+            )
+    return rows
+
+
+def our_rows(path: Path) -> list[tuple[int, str, str, str, str, str]]:
+    return [
+        (m.frame or 0, m.src, m.dst, m.method or str(m.status), m.cseq or "", m.call_id or "")
+        for m in read_sip(path)
+    ]
+
+
+@pytest.mark.tshark
+def test_synthetic_capture_matches_tshark(tshark: str) -> None:
+    """For each SIP message of the synthetic capture, do frame, src, dst, method/status, CSeq
+    and Call-ID equal tshark's?"""
+    ours = our_rows(SYNTHETIC_PCAP)
+    assert len(ours) == 30
+    assert ours == tshark_rows(tshark, SYNTHETIC_PCAP)
+
+
+def test_synthetic_pcap_is_up_to_date(tmp_path: Path) -> None:
+    """Does tests/data/synthetic_call.pcap equal what tests/synthetic_sip.py generates?"""
+    fresh = tmp_path / "fresh.pcap"
+    write_pcap(fresh, all_packets())
+    assert fresh.read_bytes() == SYNTHETIC_PCAP.read_bytes()
+
+
+def test_pcapng_reads_like_pcap(tmp_path: Path) -> None:
+    """Does a pcapng file give the same messages, times and frames as the pcap?"""
+    from scapy.utils import rdpcap
+
+    path = tmp_path / "call.pcapng"
+    with PcapNgWriter(str(path)) as writer:
+        for packet in rdpcap(str(SYNTHETIC_PCAP)):
+            writer.write(packet)
+    assert [(m.frame, round(m.time, 6), m.src, m.message) for m in read_sip(path)] == [
+        (m.frame, round(m.time, 6), m.src, m.message) for m in read_sip(SYNTHETIC_PCAP)
+    ]
+
+
+def _frame(src: str, dst: str, layer4: object, payload: bytes, when: float) -> Ether:
+    frame = Ether() / IP(src=src, dst=dst) / layer4 / Raw(payload)  # type: ignore[operator]
+    frame.time = when
+    return frame
+
+
+def test_sip_on_any_udp_port_is_found_by_its_first_line(tmp_path: Path) -> None:
+    """Is SIP on a non-standard UDP port found, and a non-SIP payload ignored?"""
+    invite = all_packets()[4].payload
+    path = tmp_path / "ports.pcap"
+    wrpcap(
+        str(path),
+        [
+            _frame("127.0.0.82", "127.0.0.80", UDP(sport=5062, dport=5080), invite, 1.0),
+            _frame("127.0.0.82", "127.0.0.80", UDP(sport=4000, dport=10016), b"\x80\x00" + bytes(170), 2.0),
+            _frame("127.0.0.82", "127.0.0.80", UDP(sport=5060, dport=5060), b"\r\n\r\n", 3.0),
+        ],
+    )
+    messages = read_sip(path)
+    assert [(m.frame, m.src, m.dst, m.method) for m in messages] == [
+        (1, "127.0.0.82:5062", "127.0.0.80:5080", "INVITE")
+    ]
+    assert looks_like_sip(invite) and not looks_like_sip(b"\x80\x00abc")
+
+
+@pytest.mark.tshark
+def test_tcp_stream_is_reassembled(tmp_path: Path, tshark: str) -> None:
+    """Are SIP messages split across TCP segments, or sharing one, found at tshark's frame numbers?"""
+    invite, register = all_packets()[4].payload, all_packets()[0].payload
+    stream = invite + register
+    cut = len(invite) // 2
+    seq = 1000
+    frames = [
+        _frame("127.0.0.82", "127.0.0.80", TCP(sport=40000, dport=5060, flags="S", seq=seq - 1), b"", 0.5),
+        _frame(
+            "127.0.0.82", "127.0.0.80", TCP(sport=40000, dport=5060, flags="PA", seq=seq), stream[:cut], 1.0
+        ),
+        _frame(
+            "127.0.0.82",
+            "127.0.0.80",
+            TCP(sport=40000, dport=5060, flags="PA", seq=seq + cut),
+            stream[cut:],
+            2.0,
+        ),
+    ]
+    frames[0] = (
+        Ether()
+        / IP(src="127.0.0.82", dst="127.0.0.80")
+        / TCP(sport=40000, dport=5060, flags="S", seq=seq - 1)
+    )
+    frames[0].time = 0.5
+    path = tmp_path / "tcp.pcap"
+    wrpcap(str(path), frames)
+    messages = read_sip(path)
+    assert [(m.frame, m.method, m.transport) for m in messages] == [
+        (3, "INVITE", "TCP"),
+        (3, "REGISTER", "TCP"),
+    ]
+    assert messages[0].message == SipMessage.parse(invite)
+    ours = [(m.frame, m.src, m.dst, m.method or "", m.cseq, m.call_id) for m in messages]
+    assert ours == tshark_rows(tshark, path)
+
+
+def test_ipv4_fragments_are_reassembled(tmp_path: Path) -> None:
+    """Is an INVITE sent in IPv4 fragments read as one message?"""
+    invite = all_packets()[4].payload
+    packet = IP(src="192.0.2.82", dst="192.0.2.80") / UDP(sport=5060, dport=5060) / Raw(invite)
+    pieces = [Ether() / piece for piece in fragment(packet, fragsize=400)]
+    assert len(pieces) > 1
+    path = tmp_path / "frag.pcap"
+    wrpcap(str(path), pieces)
+    (message,) = read_sip(path)
+    assert message.message == SipMessage.parse(invite) and message.frame == len(pieces)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "capture file '{path}' cannot be read (No such file or directory): check the path"),
+        (
+            b"hello world",
+            "capture file '{path}' is not a pcap or pcapng file (magic 68656c6c): "
+            "save it from Wireshark/tcpdump as pcap or pcapng",
+        ),
+    ],
+)
+def test_bad_files(tmp_path: Path, content: bytes | None, message: str) -> None:
+    """Does a missing or non-capture file raise CaptureError with an exact message?"""
+    path = tmp_path / "x.pcap"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CaptureError) as info:
+        list(read_packets(path))
+    assert str(info.value) == message.format(path=path)
+
+
+def test_scapy_layer_is_bound_and_shows_headers() -> None:
+    """Does scapy decode UDP port 5060 as SIP, and does show() list the parsed headers?"""
+    from scapy.utils import rdpcap
+
+    packet = rdpcap(str(SYNTHETIC_PCAP))[1]
+    assert packet.haslayer(SIP)
+    assert packet[SIP].message.status == 401
+    shown = packet.show(dump=True)
+    assert "###[ SIP ]###" in shown
+    assert "WWW-Authenticate" in shown and 'realm="asterisk"' in shown
+    assert packet.summary().endswith("SIP 401 Unauthorized (CSeq 28571 REGISTER)")
+
+
+def test_scapy_layer_builds_from_a_message() -> None:
+    """Can an OPTIONS be crafted as IP()/UDP()/SIP(message) and dissected back?"""
+    options = SipMessage.request("OPTIONS", "sip:127.0.0.80", [("Call-ID", "abc"), ("CSeq", "1 OPTIONS")])
+    packet = IP(dst="127.0.0.80") / UDP(sport=5060, dport=5060) / SIP(options)
+    again = IP(bytes(packet))
+    assert again[SIP].message == options
+    assert "SIP OPTIONS" in again.summary()
+
+
+def trace_of_rpi(packets: list) -> list[dict[str, object]]:
+    """What the rpi phone's trace() would return for the synthetic capture."""
+    entries = []
+    for p in packets:
+        if "127.0.0.82" not in (p.src[0], p.dst[0]):
+            continue
+        tx = p.src[0] == "127.0.0.82"
+        local, remote = (p.src, p.dst) if tx else (p.dst, p.src)
+        entries.append(
+            {
+                "time": p.time,
+                "direction": "tx" if tx else "rx",
+                "local": f"{local[0]}:{local[1]}",
+                "remote": f"{remote[0]}:{remote[1]}",
+                "transport": "UDP",
+                "raw": p.payload.decode(),
+            }
+        )
+    return entries
+
+
+def test_flow_from_trace_equals_capture() -> None:
+    """Does a phone trace give the same messages as the capture, seen from that phone?"""
+    traced = flow_from_trace(trace_of_rpi(all_packets()))
+    captured = [m for m in read_flow(SYNTHETIC_PCAP).messages if "127.0.0.82:5060" in (m.src, m.dst)]
+    assert [(m.time, m.src, m.dst, m.message) for m in traced.messages] == [
+        (m.time, m.src, m.dst, m.message) for m in captured
+    ]
+    assert traced.messages[0].frame is None
+    assert traced.calls[0].state == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"time": 1.0, "direction": "tx", "local": "a:1", "remote": "b:2"},
+            "phone trace entry 1 is missing 'raw': each entry needs time, direction, local, remote and raw",
+        ),
+        (
+            {"time": 1.0, "direction": "out", "local": "a:1", "remote": "b:2", "raw": ""},
+            "phone trace entry 1 has direction 'out': it must be 'tx' or 'rx'",
+        ),
+    ],
+)
+def test_bad_trace_entries(entry: dict[str, object], message: str) -> None:
+    """Is a malformed trace entry reported with an exact message?"""
+    with pytest.raises(CaptureError) as info:
+        flow_from_trace([entry])
+    assert str(info.value) == message
+
+
+def test_flow_from_pcap() -> None:
+    """Does Flow.from_pcap read the file into a Flow?"""
+    flow = Flow.from_pcap(str(SYNTHETIC_PCAP))
+    assert len(flow) == 30 and len(flow.calls) == 1
+
+
+def test_live_capture_refused_without_privileges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without capture privileges, does start() fail before doing anything, naming the fixes?"""
+    from voiplab import capture
+
+    monkeypatch.setattr(capture, "capture_methods", lambda: [])
+    live = LiveCapture("lo", addresses=["127.0.0.80"])
+    with pytest.raises(CaptureError) as info:
+        live.start()
+    assert str(info.value) == (
+        "live capture is not permitted for this user: run as root; or give dumpcap the capture "
+        "capabilities (sudo setcap cap_net_raw,cap_net_admin=eip /usr/bin/dumpcap) and add your user "
+        "to the wireshark group (sudo usermod -aG wireshark $USER, then log in again); or use the "
+        "phone's trace() with voiplab.capture.flow_from_trace()"
+    )
+    assert not live.running and live.path is None
+    with pytest.raises(CaptureError, match="^live capture with tcpdump is not permitted here: run as root"):
+        LiveCapture(method="tcpdump").start()
+    with pytest.raises(CaptureError, match="^live capture is not running: call start\\(\\) first$"):
+        live.stop()
+
+
+def test_bpf_filter() -> None:
+    """Is the BPF filter built from the addresses and ports?"""
+    assert LiveCapture("lo", ["127.0.0.80", "127.0.0.82"], [5060]).filter == (
+        "(host 127.0.0.80 or host 127.0.0.82) and (port 5060)"
+    )
+    assert LiveCapture("lo").filter == ""
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("method", ["tcpdump", "dumpcap", "scapy"])
+def test_live_capture_on_loopback(tmp_path: Path, method: str) -> None:
+    """Does a live capture on lo record an OPTIONS sent to the PBX address?"""
+    from voiplab import capture
+
+    if method not in capture.capture_methods():
+        pytest.skip(f"{method} capture is not permitted here")
+    options = SipMessage.request(
+        "OPTIONS",
+        "sip:127.0.0.80",
+        [
+            ("Via", "SIP/2.0/UDP 127.0.0.99:5099;branch=z9hG4bKlive"),
+            ("Call-ID", f"live-{method}"),
+            ("CSeq", "1 OPTIONS"),
+        ],
+    )
+    live = LiveCapture(
+        "lo", addresses=["127.0.0.99"], ports=[5060], path=tmp_path / "live.pcap", method=method
+    )
+    with live:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.99", 5099))
+            sock.sendto(bytes(options), ("127.0.0.80", 5060))
+        time.sleep(0.2)
+    messages = [m for m in read_sip(tmp_path / "live.pcap") if m.call_id == f"live-{method}"]
+    assert len(messages) == 1
+    assert (messages[0].src, messages[0].dst) == ("127.0.0.99:5099", "127.0.0.80:5060")
+
+
+def _run_cli(*argv: str) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="voiplab")
+    _cli_flow.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["flow", *argv])
+    out = io.StringIO()
+    return _cli_flow.run(args, out=out), out.getvalue()
+
+
+def test_cli_json() -> None:
+    """Does `voiplab flow FILE --json` print the messages and the calls?"""
+    status, text = _run_cli(str(SYNTHETIC_PCAP), "--json")
+    data = json.loads(text)
+    assert status == 0
+    assert len(data["messages"]) == 30 and len(data["calls"]) == 1
+    assert data["messages"][0]["src"] == "127.0.0.82:5060"
+
+
+def test_cli_table_and_png(tmp_path: Path) -> None:
+    """Does `voiplab flow FILE --png OUT` print a table and write a PNG?"""
+    out = tmp_path / "ladder.png"
+    status, text = _run_cli(str(SYNTHETIC_PCAP), "--png", str(out))
+    assert status == 0
+    assert "30 SIP messages, 1 calls" in text and "401 Unauthorized" in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    """Does a missing file give exit status 1 and the error on stderr?"""
+    status, _ = _run_cli("/nonexistent.pcap")
+    assert status == 1
+    assert "capture file '/nonexistent.pcap' cannot be read" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- real captures
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", REAL_CAPTURES)
+def test_real_capture_matches_tshark(data_dir: Path, tshark: str, name: str) -> None:
+    """On the lab's real captures, does every SIP message agree with tshark?"""
+    path = data_dir / name
+    if not path.exists():
+        pytest.skip(f"{name} has not been recorded yet")
+    ours = our_rows(path)
+    assert ours and ours == tshark_rows(tshark, path)
+
+
+def test_call_packets_exist() -> None:
+    """(sanity) Does the synthetic call have both legs?"""
+    assert {p.src[0] for p in call_packets()} == {"127.0.0.80", "127.0.0.81", "127.0.0.82"}
