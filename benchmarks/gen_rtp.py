@@ -364,7 +364,7 @@ def synth(n_packets: int, *, streams: int = 4, jitter_ms: float = 0.0, loss: flo
         parts.append(raw_packets([t for t, _, _ in sips], [f for _, f, _ in sips], [m for _, _, m in sips]))
     if noise_udp:
         t = base + np.sort(rng.integers(0, 2_000_000_000, noise_udp))
-        flows = [("10.9.9.1", 9999, "10.9.9.2", 7000)] * noise_udp
+        flows = [("10.9.9.1", 34567, "10.9.9.2", 23456)] * noise_udp
         payloads = [bytes([0x40 if i % 2 else 0x80]) + rng.bytes(30) for i in range(noise_udp)]
         parts.append(raw_packets(list(t), flows, payloads))
     p = Packets.concat(parts)

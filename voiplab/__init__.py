@@ -53,6 +53,19 @@ _LAZY: dict[str, str] = {
     "read_sip": "capture",
     "flow_from_trace": "capture",
     "LiveCapture": "capture",
+    "RtpHeader": "rtp",
+    "RtpStream": "rtp",
+    "StreamStats": "rtp",
+    "analyze_stream": "rtp",
+    "parse_rtcp": "rtp",
+    "ulaw_decode": "g711",
+    "alaw_decode": "g711",
+    "analyze": "analysis",
+    "streams": "analysis",
+    "read_udp": "pcap",
+    "estimate_quality": "quality",
+    "Phone": "phone",
+    "SimulatedAlcatel": "alcatel",
     "make_certificates": "certs",
 }
 
@@ -73,10 +86,13 @@ __all__ = sorted(
 )
 
 
+_RENAMED = {"estimate_quality": "estimate"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        value = getattr(module, name)
+        value = getattr(module, _RENAMED.get(name, name))
         globals()[name] = value
         return value
     if name in _SUBMODULES:

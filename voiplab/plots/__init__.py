@@ -8,5 +8,14 @@ Taught in notebooks 03-06.
 from __future__ import annotations
 
 from ._ladder import ladder
+from ._rtp import (
+    plot_delta_histogram,
+    plot_jitter,
+    plot_sequence,
+    plot_spectrogram,
+    plot_timestamps,
+    plot_waveform,
+)
 
-__all__ = ["ladder"]
+__all__ = ["ladder", "plot_delta_histogram", "plot_jitter", "plot_sequence", "plot_spectrogram",
+           "plot_timestamps", "plot_waveform"]
