@@ -10,7 +10,8 @@ APT_PACKAGES=(
     mmdebstrap uidmap             # 'voiplab pbx install': Asterisk from Debian sid, also without root
     tshark tcpdump                # captures, and the reference oracle of the tests
     sip-tester                    # SIPp, the benchmark's reference SIP load generator
-    openssl libnss3-tools         # certificates (WebRTC chapter)
+    openssl libnss3-tools         # certificates (WebRTC chapter), a CA trusted by the browser
+    chromium                      # the WebRTC chapter's browser phone, headless in tests
     iproute2 util-linux procps    # ip, unshare, ps
     git ca-certificates
 )
@@ -22,6 +23,8 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Node.js builds the browser phone (JsSIP bundled with esbuild); keep one that is already there
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing system packages: ${missing[*]}"
     $SUDO apt-get update -qq
@@ -36,6 +39,9 @@ fi
 echo "== installing voiplab into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+echo "== the browser phone (JsSIP + esbuild from npm)"
+(cd voiplab/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 
 echo "== Asterisk"
 .venv/bin/voiplab pbx install

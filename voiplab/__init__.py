@@ -66,6 +66,9 @@ _LAZY: dict[str, str] = {
     "estimate_quality": "quality",
     "Phone": "phone",
     "SimulatedAlcatel": "alcatel",
+    "WebRtcLab": "webrtc",
+    "BrowserPhone": "webrtc",
+    "start_webrtc_lab": "webrtc",
     "make_certificates": "certs",
 }
 

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 
 from .config import LabConfig
 
-__all__ = ["AsteriskLayout", "render_all", "MODULES", "WEBRTC_MODULES"]
+__all__ = [
+    "HINT_CONTEXT",
+    "MESSAGE_CONTEXT",
+    "MODULES",
+    "MOH_EXTENSION",
+    "PRIVATE_NETWORKS",
+    "WEBRTC_CONTEXT",
+    "WEBRTC_MODULES",
+    "AsteriskLayout",
+    "keys_dir",
+    "render_all",
+    "render_http_conf",
+]
 
 #: Modules loaded by the lab (``autoload=no``: an explicit, readable list).
 #: ``res_pjsip_exten_state`` is left out: in Debian sid's Asterisk 22 it fails to
@@ -62,7 +74,10 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("format_gsm.so", "GSM files (sounds)"),
 )
 
-#: Extra modules for the WebRTC chapter (notebook 08).
+#: Extra modules for the WebRTC chapter (notebook 08). ``res_pjsip_exten_state`` (which
+#: turns dial plan hints into presence NOTIFYs) is still left out: it fails to load in
+#: sid's Asterisk 22 (undefined symbol), so the hints are rendered but SUBSCRIBEs for
+#: presence are refused (489 Bad Event).
 WEBRTC_MODULES: tuple[tuple[str, str], ...] = (
     ("res_crypto.so", "TLS keys"),
     ("res_http_websocket.so", "WebSocket on Asterisk's HTTP server"),
@@ -71,7 +86,24 @@ WEBRTC_MODULES: tuple[tuple[str, str], ...] = (
     ("codec_opus_open_source.so", "Opus codec"),
     ("res_format_attr_opus.so", "Opus SDP attributes"),
     ("res_pjsip_outbound_registration.so", "outbound registrations"),
+    ("res_pjsip_acl.so", "the ACL: SIP requests only from private networks"),
+    ("codec_gsm.so", "GSM <-> G.711: the music on hold files of 5000 are GSM"),
 )
+
+#: the dial plan context of the WebRTC chapter (all endpoints of a WebRTC lab)
+WEBRTC_CONTEXT = "from-extensions"
+#: where Asterisk sends the SIP MESSAGEs it receives (relayed to the addressee)
+MESSAGE_CONTEXT = "textmessages"
+#: the context holding the presence hints (SUBSCRIBE)
+HINT_CONTEXT = "subscriptions"
+#: the extension that plays music on hold (chapter 6)
+MOH_EXTENSION = "5000"
+#: ring time of Dial() in the chapter's plan
+WEBRTC_DIAL_TIMEOUT_S = 30
+#: the ACL of the WebRTC chapter: private networks (RFC 1918) and loopback only
+PRIVATE_NETWORKS: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")
+#: the lab directory's sub-directory holding the certificates (as Asterisk sees it: <lab>/keys)
+KEYS_SUBDIR = "keys"
 
 
 @dataclass(frozen=True)
@@ -119,8 +151,16 @@ documentation_language = en_US
 """
 
 
+def keys_dir(layout: AsteriskLayout) -> str:
+    """The certificate directory as Asterisk sees it (``/lab/keys`` in the chroot)."""
+    return f"{layout.lab_dir}/{KEYS_SUBDIR}"
+
+
 def render_modules_conf(cfg: LabConfig) -> str:
-    modules = list(MODULES) + (list(WEBRTC_MODULES) if cfg.webrtc.enabled else [])
+    modules = list(MODULES)
+    if cfg.webrtc.enabled:
+        loaded = {name for name, _ in modules}
+        modules += [m for m in WEBRTC_MODULES if m[0] not in loaded]
     lines = "\n".join(f"load => {name:40s}; {why}" for name, why in modules)
     return _header(
         "modules.conf: the modules Asterisk loads",
@@ -179,10 +219,18 @@ rtpstart = {p.rtp_port_min}
 rtpend = {p.rtp_port_max}
 ; RTCP reports every 5 s
 rtcpinterval = 5000
+""" + (_RTP_ICE if cfg.webrtc.enabled else "")
+
+
+_RTP_ICE = """; WebRTC (notebook 08): browsers only send media after ICE connectivity checks.
+; Asterisk answers them (no STUN/TURN server: the lab is one LAN). It never
+; advertises 127.0.0.0/8 host candidates: on loopback ICE succeeds with the
+; browser's peer-reflexive candidate (the browser phone keeps only loopback ones).
+icesupport = yes
 """
 
 
-def render_pjsip_conf(cfg: LabConfig) -> str:
+def render_pjsip_conf(cfg: LabConfig, layout: AsteriskLayout | None = None) -> str:
     p = cfg.pbx
     dm = "yes" if p.direct_media else "no"
     allow = "\n".join(f"allow = {c}" for c in cfg.codecs)
@@ -219,6 +267,7 @@ type = transport
 protocol = tcp
 bind = {p.host}:{p.port}
 """)
+        out.append(_render_pjsip_webrtc_transports(cfg, layout or AsteriskLayout("/lab", "")))
     out.append(f"""
 ; ---------------------------------------------------------------------------
 ; Templates
@@ -255,11 +304,21 @@ remove_existing = yes
 ; OPTIONS ping every {p.qualify_frequency} s: a dead phone's contact is marked Unavailable
 qualify_frequency = {p.qualify_frequency}
 """)
+    webrtc = cfg.webrtc.enabled
+    if webrtc:
+        out.append(_render_pjsip_webrtc_templates(cfg, layout or AsteriskLayout("/lab", "")))
     for acc in cfg.accounts:
+        templates = "endpoint-template"
+        extra = ""
+        if webrtc:
+            templates += ",chapter6-template," + ("webrtc-template" if acc.webrtc else "sdes-template")
+            extra = ("; a browser (JsSIP) over the secure WebSocket: DTLS-SRTP, ICE, AVPF, rtcp-mux\n"
+                     if acc.webrtc else
+                     "; a SIP phone (UDP, TCP or TLS): SRTP only if the phone offers it\n")
         out.append(f"""
 ; ---------------------------------------------------------------------------
 ; {acc.display_name}: account {acc.name}, number {acc.number}
-[{acc.name}](endpoint-template)
+{extra}[{acc.name}]({templates})
 auth = {acc.name}-auth
 aors = {acc.name}
 callerid = "{acc.display_name}" <{acc.number}>
@@ -303,6 +362,158 @@ exten => {acc.number},1,Answer({dp.answer_ms})
  same => n,Hangup()
 
 """)
+    if cfg.webrtc.enabled:
+        out.append(_render_extensions_webrtc(cfg))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# The WebRTC chapter (notebook 08): rendered only when [webrtc] enabled = true
+
+
+def _cert_files(layout: AsteriskLayout) -> tuple[str, str, str]:
+    k = keys_dir(layout)
+    return f"{k}/server.crt", f"{k}/server.key", f"{k}/ca.crt"
+
+
+def render_http_conf(cfg: LabConfig, layout: AsteriskLayout) -> str:
+    """``http.conf`` of a WebRTC lab: HTTPS only, on the PBX address, port 8089.
+
+    The browser opens ``wss://<pbx>:8089/ws``: an HTTP ``Upgrade: websocket`` request
+    on this TLS server, handed to res_http_websocket, then to res_pjsip_transport_websocket.
+
+    Taught in notebook 08.
+    """
+    cert, key, _ca = _cert_files(layout)
+    p, w = cfg.pbx, cfg.webrtc
+    return _header(
+        "http.conf: Asterisk's built-in HTTP server, for the secure WebSocket (WebRTC)",
+        ["Plain HTTP stays off: the browser only accepts a secure WebSocket (wss://) from a",
+         "page served over HTTPS. The TLS server listens on the PBX address only, port",
+         f"{w.https_port}; SIP over WebSocket (RFC 7118) is at wss://{p.host}:{w.https_port}/ws.",
+         "Its certificate is the lab's server certificate (P-256 key: Chromium refuses P-521",
+         "server keys), signed by the lab's P-521 root CA that the browser trusts."],
+    ) + f"""
+[general]
+; enabled = no switches the plain HTTP listener (port 8088) off; the TLS listener
+; below still runs ('http show status' says "Server Disabled" for the plain one).
+enabled = no
+servername = Asterisk (voiplab lab)
+tlsenable = yes
+tlsbindaddr = {p.host}:{w.https_port}
+tlscertfile = {cert}
+tlsprivatekey = {key}
+"""
+
+
+def _render_pjsip_webrtc_transports(cfg: LabConfig, layout: AsteriskLayout) -> str:
+    cert, key, ca = _cert_files(layout)
+    p, w = cfg.pbx, cfg.webrtc
+    nets = "\n".join(f"permit = {n}" for n in PRIVATE_NETWORKS)
+    return f"""
+; SIP over TLS (sips:, port {w.tls_port}): the signalling is encrypted, so the SDES keys
+; of SRTP (a=crypto lines in the SDP) cannot be read on the network. TLS 1.2, as in the
+; report (method = tlsv1_2).
+[transport-tls]
+type = transport
+protocol = tls
+bind = {p.host}:{w.tls_port}
+cert_file = {cert}
+priv_key_file = {key}
+ca_list_file = {ca}
+method = tlsv1_2
+verify_client = no
+verify_server = no
+
+; SIP over a secure WebSocket (RFC 7118) for browsers: the WebSocket itself is served
+; by http.conf (wss://{p.host}:{w.https_port}/ws); this object only says that SIP may
+; arrive that way. Never bind it to 0.0.0.0: Asterisk binds the RTP of WebRTC calls to
+; the address of the transport the call came in on.
+[transport-wss]
+type = transport
+protocol = wss
+bind = {p.host}
+
+; ACL: SIP requests are accepted only from private networks (RFC 1918) and loopback.
+[private-networks]
+type = acl
+deny = 0.0.0.0/0.0.0.0
+{nets}
+"""
+
+
+def _render_pjsip_webrtc_templates(cfg: LabConfig, layout: AsteriskLayout) -> str:
+    cert, key, ca = _cert_files(layout)
+    return f"""
+; ---------------------------------------------------------------------------
+; WebRTC chapter (notebook 08): every endpoint uses the chapter's dial plan
+[chapter6-template](!)
+context = {WEBRTC_CONTEXT}
+; SIP MESSAGEs from this phone are handled in [{MESSAGE_CONTEXT}] (relayed to the addressee)
+message_context = {MESSAGE_CONTEXT}
+; SUBSCRIBE for presence looks up the hints of [{HINT_CONTEXT}]. NOTE: res_pjsip_exten_state,
+; which would answer them, fails to load in this Asterisk build (undefined symbol):
+; the hints are harmless but a SUBSCRIBE gets 489 Bad Event.
+subscribe_context = {HINT_CONTEXT}
+allow_subscribe = yes
+
+; webrtc=yes is shorthand for: use_avpf=yes, media_encryption=dtls (DTLS-SRTP),
+; dtls_verify=fingerprint, dtls_setup=actpass, ice_support=yes,
+; media_use_received_transport=yes, rtcp_mux=yes
+[webrtc-template](!)
+webrtc = yes
+transport = transport-wss
+; DTLS handshake on the media path: Asterisk proves it owns this certificate; the
+; browser checks it against the a=fingerprint of the SDP (carried over wss://).
+dtls_cert_file = {cert}
+dtls_private_key = {key}
+dtls_ca_file = {ca}
+; the browser sends G.711 like the Alcatel: no transcoding in the PBX
+; (direct_media stays yes, but Asterisk never bridges DTLS-SRTP media directly to a
+; plain RTP phone: the PBX relays, decrypting one side and encrypting the other)
+
+; a SIP phone in the WebRTC lab: SDES-SRTP when it offers it (sips:/TLS, notebook 08),
+; plain RTP otherwise (the Alcatel stays plain UDP)
+[sdes-template](!)
+media_encryption = sdes
+media_encryption_optimistic = yes
+"""
+
+
+def _render_extensions_webrtc(cfg: LabConfig) -> str:
+    out = [f"""
+; ---------------------------------------------------------------------------
+; The WebRTC chapter's dial plan (notebook 08)
+[{WEBRTC_CONTEXT}]
+; {MOH_EXTENSION}: music on hold: ring 2 s, answer, play music until the caller hangs up
+exten => {MOH_EXTENSION},1,Ringing()
+ same => n,Wait(2)
+ same => n,Answer()
+ same => n,MusicOnHold()
+"""]
+    for acc in cfg.accounts:
+        out.append(f"""; {acc.display_name}: ring {WEBRTC_DIAL_TIMEOUT_S} s
+exten => {acc.number},1,Dial(PJSIP/{acc.name},{WEBRTC_DIAL_TIMEOUT_S})
+ same => n,Hangup()
+""")
+    out.append(f"""; anything else: hang up
+exten => _X.,1,Hangup()
+
+; SIP MESSAGE (out of a call): Asterisk relays it to the addressee's registered phone.
+; ${{MESSAGE(from)}} is the sender, ${{MESSAGE(body)}} the text.
+[{MESSAGE_CONTEXT}]
+""")
+    for acc in cfg.accounts:
+        out.append(f"""exten => {acc.number},1,NoOp(MESSAGE from ${{MESSAGE(from)}} to {acc.name}: ${{MESSAGE(body)}})
+ same => n,MessageSend(pjsip:{acc.name},${{MESSAGE(from)}})
+ same => n,Hangup()
+""")
+    out.append(f"""
+; presence hints: the state of PJSIP/<account> (idle, ringing, in use) for SUBSCRIBE
+[{HINT_CONTEXT}]
+""")
+    for acc in cfg.accounts:
+        out.append(f"exten => {acc.number},hint,PJSIP/{acc.name}\n")
     return "".join(out)
 
 
@@ -322,12 +533,13 @@ def render_all(cfg: LabConfig, layout: AsteriskLayout) -> dict[str, str]:
         "logger.conf": render_logger_conf(),
         "manager.conf": render_manager_conf(cfg),
         "rtp.conf": render_rtp_conf(cfg),
-        "pjsip.conf": render_pjsip_conf(cfg),
+        "pjsip.conf": render_pjsip_conf(cfg, layout),
         "extensions.conf": render_extensions_conf(cfg),
         # empty but present: Asterisk complains about missing files otherwise
         "musiconhold.conf": "; musiconhold.conf: rendered by voiplab\n[default]\nmode = files\n"
         f"directory = {layout.data_dir}/moh\n",
-        "http.conf": "; http.conf: rendered by voiplab (the built-in HTTP server is off here)\n"
+        "http.conf": render_http_conf(cfg, layout) if cfg.webrtc.enabled else
+        "; http.conf: rendered by voiplab (the built-in HTTP server is off here)\n"
         "[general]\nenabled = no\n",
         "cdr.conf": "[general]\nenable = no\n",
         "cel.conf": "[general]\nenable = no\n",

@@ -474,12 +474,38 @@ class Pbx:
         files = render_all(self.config, layout)
         for sub in ("etc", "run", "log", "lib", "spool", "cache"):
             (self.lab_dir / sub).mkdir(parents=True, exist_ok=True)
+        if self.config.webrtc.enabled:
+            self.ensure_certificates()
         paths = {}
         for name, text in files.items():
             path = self.etc_dir / name
             path.write_text(text, encoding="utf-8")
             paths[name] = path
         return paths
+
+    @property
+    def keys_dir(self) -> Path:
+        """The lab's certificates (WebRTC lab): ``<lab dir>/keys``, ``/lab/keys`` in the chroot."""
+        return self.lab_dir / "keys"
+
+    def ensure_certificates(self) -> Path:
+        """Make the CA and the PBX's server certificate in :attr:`keys_dir` unless they fit already.
+
+        The CA is kept (the browser may trust it already); the server certificate is made
+        again when it is missing or does not name the PBX address. Taught in notebook 08.
+        """
+        from .certs import SERVER_CERT_FILE, describe, make_certificates
+        from .errors import WebRtcError
+
+        host = self.config.pbx.host
+        cert = self.keys_dir / SERVER_CERT_FILE
+        try:
+            fits = host in describe(cert)["san"]["ip"]
+        except WebRtcError:  # missing or unreadable: make it
+            fits = False
+        if not fits:
+            make_certificates(self.keys_dir, host)
+        return self.keys_dir
 
     def config_text(self, name: str) -> str:
         """The rendered text of one configuration file (e.g. ``"pjsip.conf"``)."""
