@@ -1,8 +1,13 @@
-"""``voiplab webrtc certs``: make the root CA and the PBX's TLS certificate.
+"""``voiplab webrtc ...``: the WebRTC chapter on the command line.
 
 ::
 
     voiplab webrtc certs --out certs [--address 192.168.1.80] [--dns pbx.lab] [--server-curve P-256]
+    voiplab webrtc up          # the WebRTC lab (127.0.0.70): Asterisk with wss://, the Alcatel
+    voiplab webrtc serve       # ... and serve the browser phone page until Ctrl-C
+    voiplab webrtc url rpi     # the page of an account
+    voiplab webrtc build       # rebuild the browser phone (JsSIP bundled with esbuild)
+    voiplab webrtc down
 
 Taught in notebook 08 (WebRTC and TLS).
 """
@@ -30,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "webrtc", help="WebRTC chapter: certificates", description="WebRTC chapter tools.")
     parser.set_defaults(handler=run, webrtc_command=None)
-    sub = parser.add_subparsers(dest="webrtc_command", metavar="{certs}")
+    sub = parser.add_subparsers(dest="webrtc_command", metavar="{certs,up,serve,url,build,down}")
     parser.webrtc_subparsers = sub  # type: ignore[attr-defined]
     make = sub.add_parser(
         "certs", help="make an ECDSA root CA and the PBX's server certificate",
@@ -45,13 +50,51 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     make.add_argument("--new-ca", action="store_true", help="make a new CA even if DIR already holds one")
     make.add_argument("--config", metavar="F", help="lab.toml (default: $VOIPLAB_CONFIG or the report's lab)")
     make.set_defaults(handler=run)
+    for name, text in (("up", "start the WebRTC lab (Asterisk with TLS and wss://, the simulated Alcatel)"),
+                       ("serve", "start the WebRTC lab and serve the browser phone until Ctrl-C"),
+                       ("down", "stop the WebRTC lab"),
+                       ("build", "rebuild the browser phone (npm: JsSIP + esbuild)")):
+        sub.add_parser(name, help=text).set_defaults(handler=run)
+    url = sub.add_parser("url", help="the browser phone page of an account")
+    url.add_argument("account", nargs="?", default="rpi")
+    url.set_defaults(handler=run)
     return parser
+
+
+def _run_lab_command(command: str, args: argparse.Namespace) -> int:
+    from . import webrtc
+
+    if command == "build":
+        print(webrtc.build_browser_phone(force=True))
+        return 0
+    lab = webrtc.WebRtcLab()
+    if command == "url":
+        print(lab.url(args.account))
+        return 0
+    if command == "down":
+        for line in lab.down():
+            print(line)
+        return 0
+    for line in lab.up():
+        print(line)
+    print(f"trust the CA {lab.ca_file} in the browser, then open {lab.url('rpi')}")
+    if command == "serve":
+        assert lab.page is not None
+        try:
+            lab.page.serve_forever()
+        finally:
+            for line in lab.down():
+                print(line)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``webrtc certs``; 0 on success, 1 on a voiplab error, 2 on usage."""
-    if getattr(args, "webrtc_command", None) != "certs":
-        print("usage: voiplab webrtc certs --out DIR [--address IP] (see voiplab webrtc --help)", file=sys.stderr)
+    command = getattr(args, "webrtc_command", None)
+    if command in ("up", "serve", "down", "url", "build"):
+        return _run_lab_command(command, args)
+    if command != "certs":
+        print("usage: voiplab webrtc {certs,up,serve,url,build,down} (see voiplab webrtc --help)", file=sys.stderr)
         return 2
     try:
         addresses = args.address or [load_config(args.config).pbx.host]

@@ -374,41 +374,6 @@ def _page_answers(host: str, port: int, ca_file: Path) -> bool:
 # the WebRTC lab
 
 
-class _PhoneAlcatel:
-    """Stand-in for the simulated Alcatel: a pjsua2 phone that answers every call."""
-
-    def __init__(self, config: LabConfig, ring_s: float):
-        self.config = config
-        self.ring_s = ring_s
-        self.phone: Any = None
-        self.calls: list[Any] = []
-
-    def _on_incoming(self, call: Any) -> None:
-        self.calls.append(call)
-        time.sleep(self.ring_s)
-        with contextlib.suppress(PhoneError):
-            call.answer()
-
-    def start(self, timeout: float = 10.0) -> bool:
-        if self.phone is not None and self.phone.is_alive():
-            return False
-        from .phone import Phone
-
-        self.phone = Phone("alcatel", config=self.config, audio="tone:440", on_incoming=self._on_incoming)
-        self.phone.register(timeout=timeout)
-        return True
-
-    def stop(self) -> bool:
-        if self.phone is None:
-            return False
-        self.phone.close()
-        self.phone = None
-        return True
-
-    def is_running(self) -> bool:
-        return self.phone is not None and self.phone.is_alive()
-
-
 @dataclass
 class WebRtcLab:
     """A WebRTC-enabled lab: Asterisk (TLS, wss://, DTLS-SRTP), the page server, the Alcatel.
@@ -519,18 +484,19 @@ class WebRtcLab:
     def _start_alcatel(self, timeout: float) -> str:
         acc = self.config.account("alcatel")
         if self._alcatel is None:
-            try:
-                from .alcatel import SimulatedAlcatel
-            except ImportError:
-                self._alcatel = _PhoneAlcatel(self.config, self.config.alcatel.ring_s)
-            else:
-                self._alcatel = SimulatedAlcatel(self.config, lab_dir=self.lab_dir)
+            from .alcatel import SimulatedAlcatel
+
+            self._alcatel = SimulatedAlcatel(self.config, lab_dir=self.lab_dir)
         started = self._alcatel.start(timeout=timeout)
         return ("started" if started else "already running:") + f" simulated Alcatel {acc.number} on {acc.address}"
 
     def down(self) -> list[str]:
         """Stop what this lab started (Alcatel, page server, Asterisk)."""
         done: list[str] = []
+        if self._alcatel is None and self.config.is_local and self.config.alcatel.simulated:
+            from .alcatel import SimulatedAlcatel
+
+            self._alcatel = SimulatedAlcatel(self.config, lab_dir=self.lab_dir)  # started by another process
         if self._alcatel is not None and self._alcatel.stop():
             done.append("stopped the simulated Alcatel")
         if self.page is not None and self.page.stop():
