@@ -1,0 +1,185 @@
+"""The kernel-safe softphone against the real local Asterisk (no mocks).
+
+Each test answers one question a student could ask in notebook 03 or 06.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from voiplab.config import LabConfig
+from voiplab.errors import CallError, PhoneDied, PhoneError, RegistrationError
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
+
+
+@pytest.fixture()
+def phones(pbx):
+    """Create phones through this; every one is closed after the test."""
+    from voiplab.phone import Phone
+
+    made: list[Phone] = []
+
+    def make(*args, **kwargs) -> Phone:
+        p = Phone(*args, **kwargs)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def test_rpi_registers_and_asterisk_sees_its_contact(pbx, phones):
+    """Does rpi get 200 OK, and does `pjsip show endpoints` show it at 127.0.0.82?"""
+    t0 = time.monotonic()
+    rpi = phones("rpi")
+    reg = rpi.register()
+    started_to_registered = time.monotonic() - t0
+    assert reg.status == 200
+    assert rpi.registered
+    assert started_to_registered < 2.0
+    rows = {e.name: e for e in pbx.endpoints()}
+    assert rows["rpi"].contact_address is not None
+    assert rows["rpi"].contact_address.startswith("127.0.0.82")
+    assert "registered" in repr(rpi) and "127.0.0.82" in repr(rpi)
+
+
+def test_trace_shows_the_digest_exchange(phones):
+    """Does the trace hold REGISTER, 401 with a challenge, REGISTER with Authorization, 200 OK?"""
+    rpi = phones("rpi")
+    rpi.register()
+    # Asterisk's qualify OPTIONS may interleave: keep the REGISTER transaction messages
+    msgs = [m for m in rpi.trace() if " REGISTER\r\n" in m["raw"]][:4]
+    first_lines = [(m["direction"], m["raw"].split("\r\n", 1)[0]) for m in msgs]
+    assert first_lines == [
+        ("tx", "REGISTER sip:127.0.0.80:5060 SIP/2.0"),
+        ("rx", "SIP/2.0 401 Unauthorized"),
+        ("tx", "REGISTER sip:127.0.0.80:5060 SIP/2.0"),
+        ("rx", "SIP/2.0 200 OK"),
+    ]
+    assert "WWW-Authenticate: Digest" in msgs[1]["raw"]
+    assert "Authorization: Digest" in msgs[2]["raw"]
+    assert msgs[0]["local"] == "127.0.0.82:5060" and msgs[0]["remote"] == "127.0.0.80:5060"
+    assert msgs[0]["transport"] == "UDP"
+    assert msgs[0]["time"] <= msgs[3]["time"] <= time.time()
+
+
+def test_wrong_password_is_refused(phones):
+    """Does a wrong password give a RegistrationError naming the account, the server and 401/403?"""
+    rpi = phones("rpi", password="not-the-password")
+    with pytest.raises(RegistrationError) as err:
+        rpi.register()
+    assert err.value.status in (401, 403)
+    text = str(err.value)
+    assert "rpi" in text and "127.0.0.80:5060" in text and str(err.value.status) in text
+    assert not rpi.registered
+
+
+def test_pbx_down_fails_within_5_seconds(pbx, phones):
+    """With nothing listening at the PBX address, does register() fail (not hang) within 5 s?"""
+    cfg = LabConfig()
+    cfg = cfg.with_overrides(pbx=dataclasses.replace(cfg.pbx, host="127.0.0.90"))
+    rpi = phones("rpi", cfg)
+    t0 = time.monotonic()
+    with pytest.raises(RegistrationError) as err:
+        rpi.register()
+    assert time.monotonic() - t0 <= 5.0
+    assert err.value.status is None
+    assert "timed out" in str(err.value) and "127.0.0.90:5060" in str(err.value)
+
+
+def test_unknown_number_gives_404(phones):
+    """Does calling 9999 end in a CallError carrying Asterisk's 404?"""
+    rpi = phones("rpi")
+    rpi.register()
+    call = rpi.call("9999")
+    with pytest.raises(CallError) as err:
+        call.wait("CONFIRMED", timeout=5)
+    assert err.value.status == 404
+    assert err.value.reason == "Not Found"
+    assert call.state == "DISCONNECTED"
+
+
+def test_calling_before_register_is_a_clear_error(phones):
+    """Does call() before register() say what to do?"""
+    rpi = phones("rpi")
+    with pytest.raises(PhoneError, match=r"not registered: call phone.register\(\) first"):
+        rpi.call("5001")
+
+
+def test_address_in_use_names_the_address(phones):
+    """Does a second phone on a taken address say which address:port is taken?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.82", 5060))
+        with pytest.raises(PhoneError, match=r"127\.0\.0\.82:5060 \(UDP\) is already in use"):
+            phones("rpi", bind_wait=0.2)
+
+
+def test_two_phones_call_each_other(phones):
+    """Can rpi and guillaume live in one process, register at once and talk (RTP both ways, DTMF)?"""
+    rpi = phones("rpi", audio="tone:440")
+    gui = phones("guillaume", audio="tone:1000")
+    rpi.register()
+    gui.register()
+    call = rpi.call("5003")
+    incoming = gui.wait_incoming(timeout=5)
+    assert incoming.number == "5002"
+    incoming.answer()
+    call.wait("CONFIRMED", timeout=5)
+    incoming.wait("CONFIRMED", timeout=5)
+    time.sleep(1.5)  # past Asterisk's direct-media re-INVITEs
+    call.send_dtmf("42#")
+    time.sleep(1.0)
+    call.hangup()
+    incoming.wait("DISCONNECTED", timeout=5)
+    call.wait("DISCONNECTED", timeout=5)
+    assert incoming.dtmf_received == "42#"
+    assert call.stats()["rx_packets"] > 0 and incoming.stats()["rx_packets"] > 0
+
+
+def test_decline_sends_486(phones):
+    """Does decline() refuse the call with 486 Busy Here, seen by the caller?"""
+    rpi = phones("rpi")
+    gui = phones("guillaume")
+    rpi.register()
+    gui.register()
+    call = rpi.call("5003")
+    gui.wait_incoming(timeout=5).decline()
+    # Answer(500) answers the caller first: the refusal ends the call with a BYE from Asterisk
+    call.wait("DISCONNECTED", timeout=5)
+
+
+def test_killed_agent_raises_phone_died_and_a_new_phone_registers(phones):
+    """After SIGKILL of the agent, does the phone raise PhoneDied (no hang) and a new one register?"""
+    rpi = phones("rpi")
+    rpi.register()
+    os.kill(rpi.pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    with pytest.raises(PhoneDied, match="SIGKILL"):
+        rpi.call("5001")
+        rpi.call("5001")
+    assert time.monotonic() - t0 < 3.0
+    assert "agent dead" in repr(rpi)
+    again = phones("rpi")
+    assert again.register().status == 200
+
+
+def test_close_is_idempotent_and_context_manager(pbx):
+    """Does `with Phone(...)` close the agent, and can close() be called twice?"""
+    from voiplab.phone import Phone
+
+    with Phone("rpi") as rpi:
+        rpi.register()
+        pid = rpi.pid
+    rpi.close()
+    with pytest.raises(PhoneError, match="closed"):
+        rpi.register()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
