@@ -304,6 +304,15 @@ class CallLeg:
         return _safe_user(self.invite.message, "from")
 
     @property
+    def from_display(self) -> str | None:
+        """The display name of the From header of the first INVITE (the caller ID name)."""
+        try:
+            address = self.invite.message.from_
+        except SipParseError:
+            return None
+        return address.display_name if address else None
+
+    @property
     def to_user(self) -> str | None:
         """The user part of the To URI of the first INVITE."""
         return _safe_user(self.invite.message, "to")
@@ -605,9 +614,12 @@ def correlate_legs(legs: Sequence[CallLeg], pbx: str | None = None) -> list[list
     2. B starts after A's first INVITE, while A is not yet over, and within
        :data:`B2BUA_WINDOW_S` seconds (Asterisk's Dial() starts at once, or after
        ``Answer(500)``);
-    3. B's To user (or Request-URI user) equals the number A dialed (A's Request-URI
-       user, else its To user). When no unclaimed leg matches the number, the first
-       leg meeting 1 and 2 whose From user equals A's From user is taken.
+    3. among the legs meeting 1 and 2, B is the first one, in this order of preference,
+       whose To user (or Request-URI user) equals the number A dialed (A's Request-URI
+       user, else its To user); whose From user equals A's From user; whose From display
+       name equals A's (Asterisk copies the caller ID name: in the lab, the callee leg of
+       rpi -> 5001 is "Raspberry Pi" <sip:5002@pbx> -> sip:alcatel@127.0.0.81, so neither
+       user matches); else the first leg meeting 1 and 2 (Dial() follows at once).
 
     Each leg belongs to at most one call; legs are matched in time order.
     """
@@ -633,6 +645,10 @@ def correlate_legs(legs: Sequence[CallLeg], pbx: str | None = None) -> list[list
         chosen = next((j for j, b in candidates if number and number in (b.to_user, b.dialed)), None)
         if chosen is None:
             chosen = next((j for j, b in candidates if a.from_user and b.from_user == a.from_user), None)
+        if chosen is None:
+            chosen = next((j for j, b in candidates if a.from_display and b.from_display == a.from_display), None)
+        if chosen is None and candidates:
+            chosen = candidates[0][0]
         if chosen is not None and chosen not in parent:
             parent[chosen] = i
             claimed.add(chosen)
