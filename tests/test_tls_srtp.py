@@ -10,18 +10,15 @@ during a call to a plain-RTP Alcatel (5001, a 440 Hz tone), and checks that:
 - its RTP payloads look random (entropy close to 8 bits/byte) and do not decode
   as G.711 into the 440 Hz tone, while the Alcatel's plain leg does (the control).
 
-The phone runs as a standalone pjsua2 script in a subprocess (:data:`TLS_PHONE`):
-it is what ``voiplab/_agent.py`` does for ``Phone(transport="tls", srtp=True)``.
+The phone is voiplab's own ``Phone(transport="tls", srtp=True)``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -38,132 +35,6 @@ from voiplab.webrtc import webrtc_lab_config
 
 HOST = "127.0.0.50"
 SECURE = Account("secure", "5004", "Secure softphone", "44444444", "127.0.0.54")
-
-#: A pjsua2 phone over TLS with mandatory SRTP: register, call, hang up, print JSON.
-#: (The snippet to merge into voiplab/_agent.py is the part between the markers.)
-TLS_PHONE = r'''
-import json, sys, time
-import pjsua2 as pj
-
-args = json.loads(sys.argv[1])
-out = {"log": []}
-
-class Writer(pj.LogWriter):
-    def write(self, entry):
-        out["log"].append(entry.msg)
-
-ep = pj.Endpoint()
-ep.libCreate()
-cfg = pj.EpConfig()
-cfg.uaConfig.threadCnt = 0
-cfg.uaConfig.mainThreadOnly = True
-writer = Writer()
-cfg.logConfig.writer = writer
-cfg.logConfig.level = 4
-cfg.logConfig.consoleLevel = 4
-cfg.logConfig.msgLogging = True
-cfg.medConfig.clockRate = 8000
-cfg.medConfig.sndClockRate = 8000
-cfg.medConfig.noVad = True
-ep.libInit(cfg)
-
-# ---- BEGIN snippet for _agent.py: transport="tls" --------------------------------
-tcfg = pj.TransportConfig()
-tcfg.boundAddress = args["address"]
-tcfg.publicAddress = args["address"]
-tcfg.port = args["sip_port"]                      # e.g. 5061, or 0 for any
-tcfg.tlsConfig.CaListFile = args["ca_file"]       # the lab's ca.crt
-tcfg.tlsConfig.verifyServer = True                # refuse a PBX the CA did not sign
-tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD   # as Asterisk's transport-tls
-tid = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tcfg)
-# ---- END snippet ----------------------------------------------------------------
-ep.libStart()
-ep.audDevManager().setNullDev()
-for c in ep.codecEnum2():
-    ep.codecSetPriority(c.codecId, 255 if c.codecId.startswith("PCMU") else 0)
-
-pbx = f'{args["pbx_host"]}:{args["tls_port"]}'
-ac = pj.AccountConfig()
-# ---- BEGIN snippet for _agent.py: transport="tls", srtp=True -----------------------
-# sip: URIs with ;transport=tls: TLS on the hop to the PBX. (sips: would ask for TLS on
-# every hop up to the callee, and the Alcatel's leg is UDP; not used here.)
-ac.idUri = f'"{args["display_name"]}" <sip:{args["user"]}@{args["pbx_host"]}>'
-ac.regConfig.registrarUri = f"sip:{pbx};transport=tls"
-ac.sipConfig.transportId = tid
-ac.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY   # RTP/SAVP, a=crypto (SDES), no plain RTP
-ac.mediaConfig.srtpSecureSignaling = 1               # SDES keys only over a TLS hop
-# call URI: f"sip:{number}@{pbx};transport=tls"
-# ---- END snippet ----------------------------------------------------------------
-ac.regConfig.retryIntervalSec = 0
-ac.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args["user"], 0, args["password"]))
-ac.natConfig.contactRewriteUse = 0
-ac.natConfig.viaRewriteUse = 0
-ac.natConfig.sdpNatRewriteUse = 0
-ac.mediaConfig.transportConfig.boundAddress = args["address"]
-ac.mediaConfig.transportConfig.publicAddress = args["address"]
-ac.mediaConfig.transportConfig.port = 40000
-
-class Acc(pj.Account):
-    status = None
-    def onRegState(self, prm):
-        self.status = prm.code
-
-class Call(pj.Call):
-    state = None
-    player = None
-    def onCallState(self, prm):
-        self.state = self.getInfo().stateText
-    def onCallMediaState(self, prm):
-        info = self.getInfo()
-        for i, m in enumerate(info.media):
-            if m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                tone = pj.ToneGenerator()
-                tone.createToneGenerator(8000, 1)
-                td = pj.ToneDesc()
-                td.freq1, td.freq2, td.on_msec, td.off_msec, td.volume = 440, 0, 60000, 0, 0
-                v = pj.ToneDescVector(); v.append(td)
-                tone.play(v, True)
-                tone.startTransmit(self.getAudioMedia(i))
-                self.player = tone
-
-def pump(seconds, until=lambda: False):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end and not until():
-        ep.libHandleEvents(10)
-
-acc = Acc()
-t0 = time.monotonic()
-acc.create(ac)
-pump(5, lambda: acc.status is not None)
-out["register_status"] = acc.status
-out["register_ms"] = (time.monotonic() - t0) * 1000
-if acc.status == 200:
-    call = Call(acc)
-    prm = pj.CallOpParam(True)
-    t1 = time.monotonic()
-    call.makeCall(f'sip:{args["number"]}@{pbx};transport=tls', prm)
-    pump(10, lambda: call.state in ("CONFIRMED", "DISCONNCTD"))
-    out["call_state"] = call.state
-    out["confirmed_ms"] = (time.monotonic() - t1) * 1000
-    pump(args["seconds"])
-    if call.state == "CONFIRMED":
-        st = call.getStreamStat(0)
-        out["rx_packets"] = st.rtcp.rxStat.pkt
-        out["tx_packets"] = st.rtcp.txStat.pkt
-        call.hangup(pj.CallOpParam(True))
-    pump(3, lambda: call.state == "DISCONNCTD")
-    del call
-acc.shutdown()
-pump(1)
-del acc
-ep.libDestroy()
-sdp = [ln for m in out["log"] for ln in m.splitlines() if ln.startswith(("m=audio", "a=crypto"))]
-out["sdp"] = sdp
-out["tls_transport"] = any(" TLS " in m or "to TLS" in m or "from TLS" in m for m in out["log"])
-del out["log"]
-print("RESULT " + json.dumps(out), flush=True)
-'''
-
 
 def _entropy(data: bytes) -> float:
     counts = Counter(data)
@@ -203,33 +74,40 @@ def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     pbx.stop()
 
 
-def _run_tls_phone(pbx: Any, number: str, seconds: float, tmp: Path) -> dict[str, Any]:
-    script = tmp / "tls_phone.py"
-    script.write_text(TLS_PHONE)
+def _secure_call(pbx: Any, number: str, seconds: float) -> dict[str, Any]:
+    """Register the secure phone over TLS, call ``number`` with SRTP, hang up; what happened."""
+    from voiplab.phone import Phone
+
     cfg = pbx.config
-    args = {"address": SECURE.address, "sip_port": 5061, "ca_file": str(pbx.keys_dir / "ca.crt"),
-            "pbx_host": cfg.pbx.host, "tls_port": cfg.webrtc.tls_port, "user": SECURE.name,
-            "display_name": SECURE.display_name, "password": SECURE.password, "number": number,
-            "seconds": seconds}
-    res = subprocess.run([sys.executable, str(script), json.dumps(args)], capture_output=True, text=True,
-                         timeout=60, check=False)
-    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert line, f"the TLS phone died (exit {res.returncode}): {res.stderr[-2000:]}"
-    return dict(json.loads(line[len("RESULT "):]))
+    out: dict[str, Any] = {}
+    with Phone(SECURE, config=cfg, transport="tls", srtp=True, lab_dir=pbx.lab_dir, audio="tone:440") as phone:
+        t0 = time.monotonic()
+        reg = phone.register()
+        out["register_status"] = reg.status
+        out["register_ms"] = (time.monotonic() - t0) * 1000
+        call = phone.call(number).wait("CONFIRMED", timeout=10)
+        out["call_state"] = call.state
+        time.sleep(seconds)
+        call.hangup()
+        call.wait("DISCONNECTED", timeout=5)
+        out.update(call.stats())
+        out["trace"] = phone.trace()
+    out["sdp"] = [ln for m in out["trace"] for ln in m["raw"].splitlines() if ln.startswith(("m=audio", "a=crypto"))]
+    out["transports"] = {m["transport"] for m in out["trace"]}
+    return out
 
 
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
 def test_tls_phone_registers_and_calls_with_srtp(secure_lab: Any, tmp_path: Path) -> None:
     """Does the pjsua2 phone register over verified TLS and get SRTP (RTP/SAVP + a=crypto) for 5000?"""
-    result = _run_tls_phone(secure_lab, "5000", 1.0, tmp_path)
+    result = _secure_call(secure_lab, "5000", 1.0)
     assert result["register_status"] == 200, result
     assert result["call_state"] == "CONFIRMED", result
+    assert result["transports"] == {"TLS"}
     assert any(ln.startswith("m=audio") and "RTP/SAVP" in ln for ln in result["sdp"]), result["sdp"]
     assert any(ln.startswith("a=crypto:") for ln in result["sdp"])
     assert result["rx_packets"] > 0 and result["tx_packets"] > 0
-    contacts = secure_lab.cli("pjsip show contacts")
-    assert "secure/sip:" in contacts or result["register_status"] == 200
 
 
 @pytest.mark.asterisk
@@ -254,7 +132,7 @@ def test_capture_shows_no_sip_text_and_no_audio(secure_lab: Any, tmp_path: Path)
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         time.sleep(0.5)
-        result = _run_tls_phone(secure_lab, "5001", 2.0, tmp_path)
+        result = _secure_call(secure_lab, "5001", 2.0)
         time.sleep(0.3)
     finally:
         os.kill(cap.pid, signal.SIGTERM)

@@ -232,9 +232,11 @@ class Agent:
         address, port = cfg["address"], int(cfg["port"])
         # pjsua2 reports a taken port as a generic error: check first, name the address;
         # wait a little, the previous Phone on this address may still be hanging up
+        tls = cfg.get("transport", "udp") == "tls"
+        kind, proto = (socket.SOCK_STREAM, "TCP") if tls else (socket.SOCK_DGRAM, "UDP")
         deadline = time.monotonic() + float(cfg.get("bind_wait", 2.0))
         while True:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            with socket.socket(socket.AF_INET, kind) as s:
                 try:
                     s.bind((address, port))
                     break
@@ -243,7 +245,7 @@ class Agent:
                         time.sleep(0.05)
                         continue
                     raise AgentError(
-                        "PhoneError", f"the phone's SIP address {address}:{port} (UDP) is already in use "
+                        "PhoneError", f"the phone's SIP address {address}:{port} ({proto}) is already in use "
                         f"({e.strerror}): close the other Phone on it (phone.close()) or pass another "
                         "address=/port=") from None
         ep = pj.Endpoint()
@@ -271,8 +273,13 @@ class Agent:
         tcfg.boundAddress = address
         tcfg.publicAddress = address
         tcfg.port = port
+        if tls:
+            # SIP over TLS (the report's future work): the PBX certificate must chain to the lab's CA
+            tcfg.tlsConfig.CaListFile = cfg["ca_file"]
+            tcfg.tlsConfig.verifyServer = True
+            tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
         try:
-            tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+            tid = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS if tls else pj.PJSIP_TRANSPORT_UDP, tcfg)
         except pj.Error as e:
             raise AgentError("PhoneError", f"the phone's SIP address {address}:{port} could not be bound "
                              f"({pj_message(e)}): pass another address=/port=") from None
@@ -300,7 +307,7 @@ class Agent:
         pbx = f"{c['pbx_host']}:{c['pbx_port']}"
         ac = pj.AccountConfig()
         ac.idUri = f'"{acc["display_name"]}" <sip:{acc["name"]}@{c["pbx_host"]}>'
-        ac.regConfig.registrarUri = f"sip:{pbx}"
+        ac.regConfig.registrarUri = f"sip:{pbx}{self.uri_params}"
         ac.regConfig.retryIntervalSec = 0  # a failed REGISTER is reported, not retried
         ac.regConfig.timeoutSec = int(c.get("expires", 300))
         ac.regConfig.registerOnAdd = True
@@ -314,7 +321,16 @@ class Agent:
         ac.mediaConfig.transportConfig.publicAddress = c["address"]
         ac.mediaConfig.transportConfig.port = int(c.get("rtp_port", 4000))
         ac.mediaConfig.transportConfig.portRange = 2000
+        if c.get("srtp"):
+            # RTP/SAVP with SDES keys (a=crypto) in the SDP: no plain RTP is accepted
+            ac.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
+            ac.mediaConfig.srtpSecureSignaling = 1 if c.get("transport") == "tls" else 0
         return ac
+
+    @property
+    def uri_params(self) -> str:
+        """``;transport=tls`` when the phone talks TLS to the PBX (sip: URI, TLS on this hop)."""
+        return ";transport=tls" if self.cfg.get("transport") == "tls" else ""
 
     def cmd_register(self, req_id: int, args: dict[str, Any]) -> None:
         if self.reg_wait is not None:
@@ -392,7 +408,8 @@ class Agent:
         if self.acc is None or not self.registered:
             raise AgentError("PhoneError", "the phone is not registered: call phone.register() first")
         number = str(args["number"])
-        uri = number if number.startswith("sip:") else f"sip:{number}@{self.cfg['pbx_host']}:{self.cfg['pbx_port']}"
+        uri = (number if number.startswith("sip:")
+               else f"sip:{number}@{self.cfg['pbx_host']}:{self.cfg['pbx_port']}{self.uri_params}")
         handle = self.new_handle()
         call = _Call(self, self.acc, handle)
         self.calls[handle] = call

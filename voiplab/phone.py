@@ -398,6 +398,11 @@ class Phone:
         rtp_port: first RTP port to try (pjsua takes the next free even port).
         codecs: codec preference, e.g. ``("PCMA", "PCMU")``; others are disabled.
         on_incoming: ``callback(call)`` run (in a helper thread) for each incoming call.
+        transport: ``"udp"`` (the report's lab) or ``"tls"``: SIP over TLS to the PBX's TLS
+            port (``[webrtc] tls_port``, 5061), the PBX certificate checked against ``ca_file``
+            (the report's future work; the lab must have TLS on: a WebRTC-enabled lab).
+        srtp: require SRTP media (SDES keys in the SDP, so only safe over TLS).
+        ca_file: the CA that signed the PBX certificate (default: the lab's ``keys/ca.crt``).
 
     Raises:
         PhoneError: a bad argument, the address is in use, or the agent did not start.
@@ -411,7 +416,9 @@ class Phone:
                  record_dir: str | os.PathLike[str] | None = None, rtp_port: int = DEFAULT_RTP_PORT,
                  codecs: tuple[str, ...] = ("PCMU", "PCMA"),
                  on_incoming: Callable[[Call], Any] | None = None, expires: int = 300,
-                 start_timeout: float = START_TIMEOUT_S, bind_wait: float = 2.0):
+                 start_timeout: float = START_TIMEOUT_S, bind_wait: float = 2.0,
+                 transport: str = "udp", srtp: bool = False, ca_file: str | os.PathLike[str] | None = None,
+                 lab_dir: str | os.PathLike[str] | None = None):
         self.config = config if config is not None else load_config()
         acc = account if isinstance(account, Account) else self.config.account(str(account))
         if password is not None:
@@ -421,7 +428,20 @@ class Phone:
         self.account = acc
         self.address = address or acc.address
         self.port = acc.sip_port if port is None else int(port)
-        self.pbx = f"{self.config.pbx.host}:{self.config.pbx.port}"
+        if transport not in ("udp", "tls"):
+            raise PhoneError(f"transport {transport!r} is not supported: use 'udp' or 'tls'")
+        self.transport = transport
+        self.srtp = bool(srtp)
+        pbx_port = self.config.webrtc.tls_port if transport == "tls" else self.config.pbx.port
+        self.pbx = f"{self.config.pbx.host}:{pbx_port}"
+        ca_path: Path | None = None
+        if transport == "tls":
+            from .pbx import Pbx
+
+            ca_path = Path(ca_file) if ca_file else Pbx(self.config, lab_dir=lab_dir).keys_dir / "ca.crt"
+            if not ca_path.is_file():
+                raise PhoneError(f"the CA file {ca_path} was not found: SIP over TLS checks the PBX "
+                                 "certificate; start a TLS-enabled lab (vl.webrtc.start_webrtc_lab()) or pass ca_file=")
         self.on_incoming = on_incoming
         self._cv = threading.Condition()
         self._pending: dict[int, list[Any]] = {}
@@ -470,7 +490,8 @@ class Phone:
         self._dispatcher.start()
         init = {
             "address": self.address, "port": self.port,
-            "pbx_host": self.config.pbx.host, "pbx_port": self.config.pbx.port,
+            "pbx_host": self.config.pbx.host, "pbx_port": pbx_port,
+            "transport": transport, "srtp": self.srtp, "ca_file": str(ca_path) if ca_path else None,
             "account": {"name": acc.name, "number": acc.number, "display_name": acc.display_name,
                         "password": acc.password},
             "audio": str(audio_path) if audio_path else None,
