@@ -57,7 +57,6 @@ __all__ = [
     "Phone",
     "Registration",
     "dominant_frequency",
-    "plot_spectrogram",
     "read_wav",
     "write_tone_wav",
 ]
@@ -166,26 +165,6 @@ def dominant_frequency(samples: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
     spectrum[0] = 0.0
     return float(np.fft.rfftfreq(x.size, 1.0 / rate)[int(np.argmax(spectrum))])
-
-
-def plot_spectrogram(samples: np.ndarray, rate: int, ax: Any = None, title: str | None = None) -> Any:
-    """Draw the spectrogram of a recording; returns the matplotlib Axes.
-
-    Taught in notebook 06 (the Alcatel's Morse signal is a dotted line at 1000 Hz).
-    """
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _fig, ax = plt.subplots(figsize=(9, 3.5))
-    x = np.asarray(samples, dtype=np.float64)
-    if x.size >= 256:
-        with np.errstate(divide="ignore"):  # silent parts: log10(0)
-            ax.specgram(x, NFFT=256, Fs=rate, noverlap=192, cmap="viridis")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("frequency (Hz)")
-    ax.set_ylim(0, rate / 2)
-    ax.set_title(title or f"spectrogram ({x.size / rate:.1f} s at {rate} Hz)")
-    return ax
 
 
 # ---------------------------------------------------------------------------

@@ -92,4 +92,5 @@ def estimate_stream(stats: object, **options: float) -> QualityEstimate:
     Taught in notebook 05.
     """
     loss = max(0.0, float(stats.lost_percent))
-    return estimate(str(stats.payload), loss, float(stats.mean_jitter_ms), **options)
+    codec = str(stats.payload).split(",")[0].strip()  # "g711U, telephone-event": the voice codec
+    return estimate(codec, loss, float(stats.mean_jitter_ms), **options)
