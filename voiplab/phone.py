@@ -31,6 +31,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -438,6 +439,9 @@ class Phone:
         self._write_lock = threading.Lock()
         self.number = acc.number
         self.workdir = Path(tempfile.mkdtemp(prefix=f"voiplab-{acc.name}-"))
+        # the agent's log and the recordings go when the Phone (and every Call of it) is gone;
+        # pass record_dir= to keep recordings
+        weakref.finalize(self, shutil.rmtree, str(self.workdir), True)
         self.record_dir = Path(record_dir) if record_dir else self.workdir
         self.record_dir.mkdir(parents=True, exist_ok=True)
         audio_path = self._audio_file(audio)

@@ -32,6 +32,7 @@ Taught in notebooks 03 (register), 04 (the INVITE flow) and 05 (RTP).
 
 from __future__ import annotations
 
+import atexit
 import html
 import re
 import shutil
@@ -340,6 +341,8 @@ class _Recorder:
             _warn_once(self.note)
             return
         directory = Path(tempfile.mkdtemp(prefix="voiplab-experiment-"))
+        # removed when Python exits: copy experiment.pcap elsewhere to keep it
+        atexit.register(shutil.rmtree, str(directory), True)
         slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
         cap = LiveCapture(iface, addresses=addresses, path=directory / f"{slug}.pcap", method=method)
         try:
