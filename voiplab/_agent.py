@@ -188,6 +188,7 @@ class Agent:
         self.out_lock = threading.Lock()
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.stopping = False
+        self.shutdown_req: int | None = None
         self.ep: pj.Endpoint | None = None
         self.writer: _LogWriter | None = None
         self.acc: _Account | None = None
@@ -602,7 +603,7 @@ class Agent:
             self.fail(req_id, AgentError("PhoneError", f"the phone agent failed on {cmd}: {e}"))
 
     def run(self) -> None:
-        self.shutdown_req: int | None = None
+        self.shutdown_req = None
         while not self.stopping:
             try:
                 while True:

@@ -24,10 +24,8 @@ def _scapy() -> Any:
     from scapy.layers.inet import IP, UDP
     from scapy.packet import Raw
 
-    try:  # the SIP layer of voiplab.capture, when present, dissects the text
-        from .capture import SIP  # type: ignore[attr-defined]
-    except ImportError:
-        SIP = Raw
+    from .capture import SIP  # the SIP layer: show() lists the parsed headers
+
     return IP, UDP, Raw, SIP
 
 

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .asterisk_conf import AsteriskLayout, render_all
 from .config import LabConfig, load_config
@@ -266,30 +267,24 @@ class Endpoint:
 def parse_endpoints(text: str) -> list[Endpoint]:
     """Parse the output of ``pjsip show endpoints`` into :class:`Endpoint` rows."""
     rows: list[Endpoint] = []
-    current: dict[str, object] | None = None
+    current: dict[str, Any] | None = None
 
     def flush() -> None:
         if current is not None:
-            rows.append(Endpoint(
-                str(current["name"]), str(current["cid"]), str(current["state"]),
-                str(current["channels"]), tuple(current["contacts"]),  # type: ignore[arg-type]
-                tuple(current["cstates"]),  # type: ignore[arg-type]
-            ))
+            rows.append(Endpoint(current["name"], current["cid"], current["state"], current["channels"],
+                                 tuple(current["contacts"]), tuple(current["cstates"])))
 
     for line in text.splitlines():
         m = re.match(r"^\s*Endpoint:\s+(\S+?)(?:/(\S+))?\s+(\S.*?)\s+(\d+ of \S+)\s*$", line)
         if m and not line.strip().startswith("Endpoint:  <"):
             flush()
-            name = m.group(1)
-            cid = m.group(2) or ""
-            rest = m.group(3).strip()
-            current = {"name": name, "cid": cid, "state": rest, "channels": m.group(4),
-                       "contacts": [], "cstates": []}
+            current = {"name": m.group(1), "cid": m.group(2) or "", "state": m.group(3).strip(),
+                       "channels": m.group(4), "contacts": [], "cstates": []}
             continue
         m = re.match(r"^\s*Contact:\s+(\S+)\s+\S+\s+(\S+)", line)
         if m and current is not None and not line.strip().startswith("Contact:  <"):
-            current["contacts"].append(m.group(1))  # type: ignore[union-attr]
-            current["cstates"].append(m.group(2))  # type: ignore[union-attr]
+            current["contacts"].append(m.group(1))
+            current["cstates"].append(m.group(2))
     flush()
     return rows
 

@@ -544,10 +544,11 @@ class Phone:
             if self.on_incoming is not None:
                 self._events.put(call)
         elif kind in ("call_state", "media", "dtmf", "call_freed"):
-            call = self._calls.get(int(ev["call"]))
-            if call is None:  # the reply creating the Call is not processed yet: keep for later
+            known = self._calls.get(int(ev["call"]))
+            if known is None:  # the reply creating the Call is not processed yet: keep for later
                 self._orphans.setdefault(int(ev["call"]), []).append(ev)
                 return
+            call = known
             if kind == "call_state":
                 call.state = ev["state"]
                 call.status = int(ev["status"]) or call.status

@@ -19,6 +19,7 @@ Pure. Taught in notebook 05.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["CODEC_IMPAIRMENTS", "QualityEstimate", "estimate", "estimate_stream", "r_to_mos"]
 
@@ -86,7 +87,7 @@ def estimate(codec: str, loss_percent: float, mean_jitter_ms: float, *, network_
                            network_delay_ms=network_delay_ms, ptime_ms=ptime_ms, jitter_buffer_ms=jitter_buffer)
 
 
-def estimate_stream(stats: object, **options: float) -> QualityEstimate:
+def estimate_stream(stats: Any, **options: float) -> QualityEstimate:
     """:func:`estimate` from a :class:`voiplab.rtp.StreamStats` (negative loss counts as 0).
 
     Taught in notebook 05.

@@ -670,7 +670,7 @@ def wss_handshake(host: str | None = None, port: int | None = None, *, ca_file: 
         with socket.create_connection((host, port), timeout=timeout) as raw, \
                 ctx.wrap_socket(raw, server_hostname=host) as s:
             cert = s.getpeercert() or {}
-            subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
+            subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)  # type: ignore[str-unpack]
             s.sendall(request.encode())
             data = b""
             while b"\r\n\r\n" not in data:
