@@ -75,7 +75,7 @@ _LAZY: dict[str, str] = {
 _SUBMODULES = {
     "config", "pbx", "lab", "cli", "errors", "sip", "sdp", "digest", "flow", "rtp", "g711",
     "pcap", "analysis", "capture", "phone", "alcatel", "provisioning", "webrtc", "plots",
-    "widgets", "grading", "quality", "dtmf", "craft", "doctor", "asterisk_conf", "certs", "scenarios",
+    "widgets", "grading", "quality", "dtmf", "craft", "doctor", "asterisk_conf", "certs", "scenarios", "audio",
 }
 
 __all__ = sorted(

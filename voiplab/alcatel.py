@@ -114,7 +114,7 @@ def detect_alcatel_signal(samples: np.ndarray, rate: int, tolerance: float = 0.0
 
     Taught in notebook 06.
     """
-    from .phone import dominant_frequency
+    from .audio import dominant_frequency
 
     x = np.asarray(samples, dtype=np.float64)
     if x.size < rate // 4 or np.sqrt(np.mean(x**2)) < 100:
@@ -392,10 +392,11 @@ class _Daemon:
         print(f"{time.strftime('%H:%M:%S')} alcatel: {text}", flush=True)
 
     def make_phone(self) -> None:
-        from .phone import Phone, _write_wav
+        from .audio import write_wav
+        from .phone import Phone
 
         acc = self.sim.account
-        sig = _write_wav(self.lab_dir / "run" / "alcatel-signal.wav", alcatel_signal(), 8000)
+        sig = write_wav(self.lab_dir / "run" / "alcatel-signal.wav", alcatel_signal(), 8000)
         self.sim.recordings_dir.mkdir(parents=True, exist_ok=True)
         self.phone = Phone(acc, self.sim.config, audio=sig, record_dir=self.sim.recordings_dir,
                            rtp_port=ALCATEL_RTP_PORT, codecs=("PCMA", "PCMU"),

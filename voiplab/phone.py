@@ -33,7 +33,6 @@ import queue
 import re
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from .audio import dominant_frequency, read_wav, write_tone_wav, write_wav
 from .config import Account, LabConfig, load_config
 from .errors import CallError, PhoneDied, PhoneError, RegistrationError
 
@@ -95,77 +95,6 @@ class Registration:
 
 # ---------------------------------------------------------------------------
 # audio helpers
-
-
-def write_tone_wav(path: str | os.PathLike[str], frequency: float, seconds: float = 1.0,
-                   rate: int = SAMPLE_RATE, amplitude: float = 0.5) -> Path:
-    """Write a mono 16-bit WAV of a sine tone; 1 s of a whole number of Hz loops without a click.
-
-    Taught in notebook 06.
-    """
-    n = round(seconds * rate)
-    t = np.arange(n) / rate
-    samples = (amplitude * 32767 * np.sin(2 * np.pi * frequency * t)).astype(np.int16)
-    return _write_wav(path, samples, rate)
-
-
-def _write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> Path:
-    p = Path(path)
-    with wave.open(str(p), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.asarray(samples, dtype="<i2").tobytes())
-    return p
-
-
-def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Read a 16-bit PCM WAV into (int16 samples, sample rate), even one still being written.
-
-    pjsua's recorder fixes the header sizes only when it closes the file, so the
-    chunks are walked by hand and the data chunk is read to the end of the file.
-
-    Raises:
-        PhoneError: the file is not a 16-bit PCM WAV.
-
-    Taught in notebook 06.
-    """
-    data = Path(path).read_bytes()
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise PhoneError(f"the recording {path} is not a WAV file: record it again")
-    pos, rate, channels, bits = 12, SAMPLE_RATE, 1, 16
-    while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
-        body = pos + 8
-        if cid == b"fmt ":
-            fmt, channels, rate = struct.unpack("<HHI", data[body:body + 8])
-            bits = struct.unpack("<H", data[body + 14:body + 16])[0]
-            if fmt != 1 or bits != 16:
-                raise PhoneError(f"the recording {path} is not 16-bit PCM (format {fmt}, {bits} bits): "
-                                 "convert it with sox or ffmpeg")
-        elif cid == b"data":
-            end = len(data) if size == 0 or body + size > len(data) else body + size
-            end -= (end - body) % (2 * channels)
-            samples = np.frombuffer(data[body:end], dtype="<i2").astype(np.int16)
-            if channels > 1:
-                samples = samples.reshape(-1, channels)[:, 0].copy()
-            return samples, rate
-        pos = body + size + (size & 1)
-    return np.zeros(0, dtype=np.int16), rate
-
-
-def dominant_frequency(samples: np.ndarray, rate: int) -> float:
-    """The frequency (Hz) with the most energy in ``samples`` (numpy FFT, Hann window).
-
-    Taught in notebook 06 (is it the Alcatel's 1000 Hz signal?).
-    """
-    x = np.asarray(samples, dtype=np.float64)
-    if x.size < 16:
-        return 0.0
-    x = x - x.mean()
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
-    spectrum[0] = 0.0
-    return float(np.fft.rfftfreq(x.size, 1.0 / rate)[int(np.argmax(spectrum))])
 
 
 # ---------------------------------------------------------------------------
@@ -495,7 +424,7 @@ class Phone:
     def _audio_file(self, audio: str | os.PathLike[str]) -> Path | None:
         text = str(audio)
         if text == "silence":
-            return _write_wav(self.workdir / "silence.wav", np.zeros(SAMPLE_RATE, dtype=np.int16), SAMPLE_RATE)
+            return write_wav(self.workdir / "silence.wav", np.zeros(SAMPLE_RATE, dtype=np.int16), SAMPLE_RATE)
         m = re.match(r"^tone:(\d+(?:\.\d+)?)$", text)
         if m:
             freq = float(m.group(1))
