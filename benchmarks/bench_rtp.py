@@ -4,9 +4,9 @@ Generates (once, in --dir) synthetic captures of 100k and 1M packets in 4 stream
 jitter and loss, runs both tools as whole processes (interpreter start and imports
 included) and prints a side-by-side table; exits 1 if any figure differs.
 
-    python benchmarks/bench_rtp.py [--dir /tmp/voiplab-bench] [--sizes 100000 1000000] [--repeat 3]
+    python benchmarks/bench_rtp.py [--dir /tmp/voiplab-bench] [--sizes 100000 1000000] [--repeat 5]
 
-Peak memory comes from ``/usr/bin/time -v`` when present, else from getrusage(RUSAGE_CHILDREN).
+Wall times are best-of-N and median (the machine may be shared). Peak memory comes from ``/usr/bin/time -v`` when present, else from getrusage(RUSAGE_CHILDREN).
 Taught in notebook 05 (why numpy over raw records, not a Python object per packet).
 """
 
@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dir", default="/tmp/voiplab-bench")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per tool (the best wall time is kept)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per tool (best and median wall time shown)")
     args = parser.parse_args(argv)
     tshark = shutil.which("tshark")
     voiplab = [sys.executable, "-m", "voiplab"]
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print("tshark is missing: apt-get install tshark", file=sys.stderr)
         return 2
     Path(args.dir).mkdir(parents=True, exist_ok=True)
-    print(f"{'packets':>9} {'file MB':>8} | {'voiplab s':>9} {'MB':>6} | {'tshark s':>9} {'MB':>6} | "
-          f"{'speed-up':>8} {'mem/file':>8} | figures")
+    print(f"{'packets':>9} {'file MB':>8} | {'voiplab best':>12} {'median':>7} {'MB':>6} | {'tshark best':>11} "
+          f"{'median':>7} {'MB':>6} | {'speed-up':>8} {'mem/file':>8} | figures")
     ok = True
     for size in args.sizes:
         path = Path(args.dir) / f"rtp_{size}.pcap"
@@ -89,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         theirs = [measure([tshark, "-n", "-r", str(path), "-q", "-z", "rtp,streams"]) for _ in range(args.repeat)]
         our_wall, our_kb = min(r[0] for r in ours), max(r[1] for r in ours)
         their_wall, their_kb = min(r[0] for r in theirs), max(r[1] for r in theirs)
+        our_median = statistics.median(r[0] for r in ours)
+        their_median = statistics.median(r[0] for r in theirs)
         mine = [as_text(r) for r in json.loads(ours[0][2])]
         expected = parse_tshark(theirs[0][2])
         same = mine == expected and len(mine) == 4
         ok &= same
-        print(f"{size:>9} {file_mb:>8.1f} | {our_wall:>9.3f} {our_kb / 1e3:>6.0f} | {their_wall:>9.3f} "
-              f"{their_kb / 1e3:>6.0f} | {their_wall / our_wall:>7.1f}x {our_kb / 1e3 / file_mb:>7.2f}x | "
-              f"{'equal' if same else 'DIFFERENT'}")
+        print(f"{size:>9} {file_mb:>8.1f} | {our_wall:>12.3f} {our_median:>7.3f} {our_kb / 1e3:>6.0f} | "
+              f"{their_wall:>11.3f} {their_median:>7.3f} {their_kb / 1e3:>6.0f} | {their_wall / our_wall:>7.1f}x "
+              f"{our_kb / 1e3 / file_mb:>7.2f}x | {'equal' if same else 'DIFFERENT'}")
     return 0 if ok else 1
 
 

@@ -371,6 +371,185 @@ def synth(n_packets: int, *, streams: int = 4, jitter_ms: float = 0.0, loss: flo
     return p.take(np.argsort(p.t_ns, kind="stable"))
 
 
+# ---------------------------------------------------------------- randomized captures
+#: Dynamic payload types the random SDPs choose from: (encoding, clock rate) as in a=rtpmap.
+DYNAMIC_CODECS = [("telephone-event", 8000), ("opus", 48000), ("speex", 16000), ("H264", 90000), ("red", 1000),
+                  ("AMR-WB", 16000), ("G7221", 16000), ("foo", 0), ("TELEPHONE-EVENT", 8000), ("iLBC", 8000)]
+
+
+def sdp_message(first_line: str, addr: str, port: int, rtpmap: dict[int, tuple[str, int]], call_id: str,
+                cseq: str = "1 INVITE", static: tuple[int, ...] = (0, 8), proto: str = "RTP/AVP") -> bytes:
+    """A SIP message carrying an SDP with one audio media (``rtpmap``: dynamic types)."""
+    ip = "IP6" if ":" in addr else "IP4"
+    pts = [*static, *rtpmap]
+    lines = ["v=0", f"o=- 1 1 IN {ip} {addr}", "s=-", f"c=IN {ip} {addr}", "t=0 0",
+             f"m=audio {port} {proto} " + " ".join(map(str, pts))]
+    lines += [f"a=rtpmap:{pt} {name}/{rate}" if rate else f"a=rtpmap:{pt} {name}" for pt, (name, rate) in
+              rtpmap.items()]
+    body = ("\r\n".join(lines) + "\r\n").encode()
+    host = f"[{addr}]" if ":" in addr else addr
+    headers = [first_line, f"Via: SIP/2.0/UDP {host}:5060;branch=z9hG4bK{call_id}{cseq.split()[0]}",
+               f"From: <sip:a@{host}>;tag=1", "To: <sip:b@example.org>;tag=2", f"Call-ID: {call_id}",
+               f"CSeq: {cseq}", "Content-Type: application/sdp", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+
+def _random_rtp_flow(rng: np.random.Generator, start_ns: int, flow: tuple[str, int, str, int],
+                     pts: list[int], event_pts: list[int]) -> Packets:
+    """One direction of a call: RTP with random impairments (possibly several SSRCs)."""
+    n = int(rng.choice([2, 5, 30, 120, 400]))
+    ptime = int(rng.choice([10, 20, 20, 30]))
+    i = np.arange(n, dtype=np.int64)
+    step = ptime * 8
+    seq = (int(rng.choice([0, 100, 65500, 65535, int(rng.integers(0, 65536))])) + i) & 0xFFFF
+    ts = int(rng.integers(0, 2**32)) + i * step
+    if rng.random() < 0.1:
+        ts = (2**32 - step * (n // 2)) + i * step  # timestamp wrap
+    jitter = float(rng.choice([0, 0.05, 1, 5, 40]))
+    t = start_ns + i * ptime * 1_000_000
+    if jitter:
+        t = t + np.abs(rng.normal(0, jitter * 1e6, n)).astype(np.int64)
+    if rng.random() < 0.5:
+        t = np.sort(t)
+    pt = np.full(n, pts[int(rng.integers(0, len(pts)))], np.int64)
+    marker = np.zeros(n, bool)
+    marker[0] = rng.random() < 0.7
+    marker |= rng.random(n) < float(rng.choice([0, 0.02, 0.2]))
+    for _ in range(int(rng.choice([0, 0, 1, 3]))):  # comfort noise, another codec, telephone-events
+        a = int(rng.integers(0, n))
+        b = min(n, a + int(rng.integers(1, 12)))
+        kind = rng.random()
+        if kind < 0.35:
+            pt[a:b] = 13
+        elif kind < 0.6 and event_pts:
+            pt[a:b] = event_pts[int(rng.integers(0, len(event_pts)))]
+            ts[a:b] = ts[a]
+            marker[a] = True
+        else:
+            pt[a:b] = int(rng.choice([0, 8, 9, 18, 96, 97, 99, 100, 101, 110, 127, 19, 50]))
+    for _ in range(int(rng.choice([0, 0, 1, 2]))):  # timestamp jumps, forwards or backwards
+        a = int(rng.integers(0, n))
+        ts[a:] += int(rng.choice([8000, -8000, 2**31 - 5, 2**31 + 5, int(rng.integers(0, 2**32))]))
+    if rng.random() < 0.15:  # garbage timestamps
+        garbage = rng.random(n) < 0.3
+        ts[garbage] = rng.integers(0, 2**32, int(garbage.sum()))
+    for _ in range(int(rng.choice([0, 0, 1, 4]))):  # sequence jumps
+        a = int(rng.integers(0, n))
+        seq[a:] = (seq[a:] + int(rng.choice([1, 2, 100, 65000, 65535, int(rng.integers(0, 65536))]))) & 0xFFFF
+    order = np.arange(n)
+    keep = rng.random(n) >= float(rng.choice([0, 0, 0.02, 0.2]))  # loss
+    order = order[keep]
+    if len(order) > 2 and rng.random() < 0.3:  # reordering (content swapped, times kept)
+        for k in rng.integers(0, len(order) - 1, int(rng.integers(1, 5))):
+            order[k], order[k + 1] = order[k + 1], order[k]
+    times = t[np.sort(order)]
+    if len(order) and rng.random() < 0.2:  # duplicates
+        dup = int(rng.integers(0, len(order)))
+        order = np.insert(order, dup + 1, order[dup])
+        times = np.insert(times, dup + 1, times[dup] + 50_000)
+    ssrc = np.full(len(order), int(rng.integers(0, 2**32)), np.int64)
+    if len(order) > 3 and rng.random() < 0.15:  # a new SSRC on the same 5-tuple
+        ssrc[int(rng.integers(1, len(order))):] = int(rng.integers(0, 2**32))
+    m = len(order)
+    src, sport, dst, dport = flow
+    s, d = _addr(src), _addr(dst)
+    return Packets(
+        t_ns=times, src=np.tile(s, (m, 1)), dst=np.tile(d, (m, 1)), sport=np.full(m, sport, np.int64),
+        dport=np.full(m, dport, np.int64), b0=np.full(m, RTP_VERSION_BYTE, np.int64),
+        b1=np.where(marker[order], 0x80, 0) | pt[order], seq=seq[order], ts=ts[order] & 0xFFFFFFFF, ssrc=ssrc,
+        body_len=np.full(m, int(rng.choice([0, 1, 20, 160])), np.int64), raw_idx=np.full(m, -1, np.int64),
+    )
+
+
+def _odd_datagrams(rng: np.random.Generator, start_ns: int, flow: tuple[str, int, str, int], count: int) -> Packets:
+    """RTP-looking datagrams that tshark rejects or treats specially (padding, extensions, RTCP...)."""
+    payloads = []
+    for _ in range(count):
+        cc = int(rng.choice([0, 0, 1, 3]))
+        x, p = rng.random() < 0.5, rng.random() < 0.5
+        b0 = (int(rng.choice([2, 2, 2, 0, 1])) << 6) | (0x10 if x else 0) | (0x20 if p else 0) | cc
+        b1 = int(rng.choice([0, 8, 0x80, 13, 200, 201, 0x80 | 77, 72, 96]))
+        body = bytes(rng.integers(0, 256, 4 * cc, dtype=np.uint8))
+        if x:
+            body += struct.pack("!HH", int(rng.choice([0xBEDE, 0x1234])), int(rng.choice([0, 1, 3, 40])))
+            body += bytes(int(rng.choice([0, 4, 12])))
+        body += bytes(int(rng.choice([0, 1, 3, 20])))
+        if p and body and rng.random() < 0.8:
+            body = body[:-1] + bytes([int(rng.choice([0, 1, 2, 5, 30]))])
+        head = struct.pack("!BBHII", b0, b1, int(rng.integers(0, 65536)), int(rng.integers(0, 2**32)),
+                           int(rng.integers(0, 4)))
+        payloads.append((head + body)[:int(rng.choice([len(head + body)] * 5 + [8, 11]))])
+    times = start_ns + np.sort(rng.integers(0, 2_000_000_000, count))
+    return raw_packets(list(times), [flow] * count, payloads)
+
+
+def random_packets(seed: int, *, ipv6: bool | None = None, sip: bool = True) -> Packets:
+    """A random capture for tshark comparisons: calls set up by SIP/SDP with impaired RTP.
+
+    Everything the statistics must get right appears with some probability: jitter, loss,
+    reordering, duplicates, sequence and timestamp wraps and jumps, garbage timestamps,
+    marker bits, comfort noise, telephone-events, payload type and SSRC changes inside a
+    5-tuple, SDP offers and answers with different dynamic payload maps, re-INVITEs,
+    packets before the SDP, packets earlier than the first frame, malformed and RTCP-like
+    datagrams on the RTP ports, and other UDP.
+    """
+    rng = np.random.default_rng(seed)
+    v6 = bool(rng.random() < 0.25) if ipv6 is None else ipv6
+    base = 1_700_000_000 * 1_000_000_000 + int(rng.integers(0, 10**9))
+    parts: list[Packets] = []
+    sip_t, sip_flows, sip_payloads = [], [], []
+    for call in range(int(rng.integers(1, 4))):
+        a = f"2001:db8::{call * 2 + 1:x}" if v6 else f"10.{call}.0.1"
+        b = f"2001:db8::{call * 2 + 2:x}" if v6 else f"10.{call}.0.2"
+        port_a = int(rng.integers(5000, 30000)) * 2 + int(rng.random() < 0.1)
+        port_b = int(rng.integers(5000, 30000)) * 2
+        t0 = base + call * 200_000_000
+        dyn = rng.permutation(np.arange(96, 128))[:4].tolist()
+        codecs = [DYNAMIC_CODECS[int(k)] for k in rng.integers(0, len(DYNAMIC_CODECS), 4)]
+        offer = dict(zip(dyn[:3], codecs[:3], strict=True))
+        answer = dict(zip(dyn[1:4] if rng.random() < 0.5 else dyn[:3], codecs[1:4], strict=True))
+        events = [pt for pt, (name, _) in {**offer, **answer}.items() if name.lower() == "telephone-event"]
+        call_id = f"call{seed}x{call}"
+        sip_t += [t0, t0 + int(rng.integers(1, 300_000_000))]
+        sip_flows += [(a, 5060, b, 5060), (b, 5060, a, 5060)]
+        sip_payloads += [sdp_message("INVITE sip:b@example.org SIP/2.0", a, port_a, offer, call_id),
+                         sdp_message("SIP/2.0 200 OK", b, port_b, answer, call_id)]
+        if rng.random() < 0.2:  # re-INVITE: new payload map for the callee
+            sip_t.append(t0 + 1_000_000_000)
+            sip_flows.append((a, 5060, b, 5060))
+            sip_payloads.append(sdp_message("INVITE sip:b@example.org SIP/2.0", b, port_b,
+                                            dict(zip(dyn[:2], codecs[2:4], strict=True)), call_id, "2 INVITE"))
+        pts = [0, 8, *offer, *answer]
+        start = t0 + int(rng.integers(-100_000_000, 400_000_000))
+        for flow in ((a, port_a, b, port_b), (b, port_b, a, port_a)):
+            if rng.random() < 0.9:
+                parts.append(_random_rtp_flow(rng, start + int(rng.integers(0, 50_000_000)), flow, pts, events))
+        if rng.random() < 0.3:
+            parts.append(_odd_datagrams(rng, t0, (a, port_a, b, port_b), int(rng.integers(1, 30))))
+        if rng.random() < 0.2:  # a third party sending to the callee's RTP port
+            c = f"2001:db8::{call * 2 + 99:x}" if v6 else f"10.{call}.0.9"
+            parts.append(_random_rtp_flow(rng, start, (c, 7000, b, port_b), pts, events))
+    if sip:
+        parts.append(raw_packets(sip_t, sip_flows, sip_payloads))
+    if rng.random() < 0.3:  # RTP with no SDP (heuristic only), to odd and even ports
+        c, d = ("2001:db8::77", "2001:db8::78") if v6 else ("10.9.0.1", "10.9.0.2")
+        parts.append(_random_rtp_flow(rng, base, (c, 4000 + int(rng.integers(0, 2)), d, 4002 + int(rng.integers(0, 2))),
+                                      [0, 8, 101], [101]))
+    if rng.random() < 0.3:
+        c, d = ("2001:db8::80", "2001:db8::81") if v6 else ("10.9.9.1", "10.9.9.2")
+        count = int(rng.integers(1, 40))
+        payloads = [bytes([int(rng.choice([0x80, 0x40, 0x90, 0xA0]))]) + rng.bytes(int(rng.integers(0, 40)))
+                    for _ in range(count)]
+        parts.append(raw_packets(list(base + np.sort(rng.integers(0, 10**9, count))), [(c, 3456, d, 6544)] * count,
+                                 payloads))
+    p = Packets.concat(parts)
+    p = p.take(np.argsort(p.t_ns, kind="stable"))
+    if len(p) > 3 and rng.random() < 0.2:  # capture times going backwards (also before the first frame)
+        late = rng.integers(1, len(p), 3)
+        p.t_ns[late] -= rng.integers(0, 3_000_000_000, 3)
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out")

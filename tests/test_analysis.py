@@ -14,9 +14,11 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _gen import gen_rtp as g
 
+from voiplab import rtp
 from voiplab.analysis import analyze, sdp_conversations, streams
 from voiplab.errors import CaptureError
 from voiplab.pcap import read_udp
@@ -24,7 +26,7 @@ from voiplab.pcap import read_udp
 pytestmark = pytest.mark.tshark
 
 ROW = re.compile(
-    r"\s*(?P<start>[\d.]+)\s+(?P<end>[\d.]+)\s+(?P<src>\S+)\s+(?P<src_port>\d+)\s+(?P<dst>\S+)\s+(?P<dst_port>\d+)"
+    r"\s*(?P<start>-?[\d.]+)\s+(?P<end>-?[\d.]+)\s+(?P<src>\S+)\s+(?P<src_port>\d+)\s+(?P<dst>\S+)\s+(?P<dst_port>\d+)"
     r"\s+(?P<ssrc>0x[0-9A-F]{8})\s+(?P<payload>.+?)\s+(?P<packets>\d+)\s+(?P<lost>-?\d+) \((?P<percent>[-\d.]+)%\)"
     r"\s+(?P<min_delta>\S+)\s+(?P<mean_delta>\S+)\s+(?P<max_delta>\S+)\s+(?P<min_jitter>\S+)\s+(?P<mean_jitter>\S+)"
     r"\s+(?P<max_jitter>\S+)\s*(?P<problem>X?)$")
@@ -110,6 +112,61 @@ def test_heuristic_mode_equals_tshark(tshark, tmp_path, seed):
                                        dtmf=True, noise_udp=50))
     assert_same_as_tshark(tshark, path, heuristic=True, minimum_rows=4)
     assert analyze(path) == []  # no SDP: no stream unless heuristic
+
+
+def random_write_options(seed: int) -> dict:
+    """File format, link type, VLAN, byte order and time resolution for a random capture."""
+    rng = np.random.default_rng(seed + 1000)
+    options: dict = {"link": str(rng.choice(["ether", "ether", "sll", "sll2", "raw", "null"]))}
+    if rng.random() < 0.3:
+        options["fmt"] = "pcapng"
+    if options["link"] == "ether" and rng.random() < 0.3:
+        options["vlan"] = True
+    if rng.random() < 0.2:
+        options["big_endian"] = True
+    if rng.random() < 0.3:
+        options["nanoseconds"] = True
+    return options
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_captures_equal_tshark(tshark, tmp_path, seed, monkeypatch):
+    """Does a seeded random capture (calls set up by SIP/SDP, jitter, loss, reordering,
+    duplicates, wraps, marker bits, timestamp jumps and garbage, payload type and SSRC changes,
+    comfort noise, telephone-events, malformed and RTCP-like datagrams, IPv6, VLAN, pcapng...)
+    give exactly tshark's rows, with SDP only and with the RTP heuristic?
+
+    Odd seeds force the vectorised statistics (as for long streams), even ones the exact path.
+    """
+    if seed % 2:
+        monkeypatch.setattr(rtp, "EXACT_STREAM_LENGTH", 0)
+    path = tmp_path / f"random_{seed}.pcap"
+    g.write_capture(str(path), g.random_packets(seed), **random_write_options(seed))
+    assert_same_as_tshark(tshark, path, minimum_rows=0)
+    assert_same_as_tshark(tshark, path, heuristic=True, minimum_rows=0)
+
+
+def test_garbage_timestamps_and_events_equal_tshark(tshark, tmp_path):
+    """Do garbage RTP timestamps between telephone-events and comfort noise give tshark's
+    jitters (millions of ms), with a payload column naming every payload type?"""
+    rng = np.random.default_rng(3)
+    n = 200
+    t = 1_700_000_001 * 10**9 + np.arange(n) * 20_000_000 + rng.integers(0, 4_000_000, n) // 1000 * 1000
+    ts = 160 * np.arange(n)
+    garbage = rng.random(n) < 0.2
+    ts[garbage] = rng.integers(0, 2**32, int(garbage.sum()))
+    pt = np.where(rng.random(n) < 0.1, 101, np.where(rng.random(n) < 0.1, 13, 0))
+    packets = g.synth(10, streams=2, seed=1)
+    rtp_packets = g.Packets(
+        t_ns=t, src=np.tile(g._addr("10.0.0.1"), (n, 1)), dst=np.tile(g._addr("10.0.0.2"), (n, 1)),
+        sport=np.full(n, 40000), dport=np.full(n, 50000), b0=np.full(n, 0x80), b1=pt, seq=np.arange(n) + 7,
+        ts=ts & 0xFFFFFFFF, ssrc=np.full(n, 0x1234), body_len=np.full(n, 160), raw_idx=np.full(n, -1))
+    path = tmp_path / "garbage.pcap"
+    g.write_capture(str(path), g.Packets.concat([packets, rtp_packets]))
+    expected = tshark_streams(tshark, path)
+    row = next(r for r in expected if r["ssrc"] == "0x00001234")
+    assert row["payload"] == "g711U, CN, telephone-event" and float(row["max_jitter"]) > 1e6
+    assert_same_as_tshark(tshark, path, minimum_rows=3)
 
 
 def test_truncated_last_record_equals_tshark(tshark, tmp_path):

@@ -79,6 +79,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write("\n")
     else:
         out.write(format_tshark_table(rows) + "\n")
-    if progress:
+    if progress is not None:
         progress(f"{len(rows)} streams")
     return 0

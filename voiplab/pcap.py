@@ -3,10 +3,12 @@
 scapy builds a Python object per packet (~50 µs each: a minute for a 1M-packet capture).
 This reader never does: it maps the file, finds the record boundaries with vectorised
 "stride jumps" (runs of records of equal size are verified in one numpy operation; a
-short scalar loop takes over where sizes alternate), then decodes link, IP and UDP
-headers column-wise. The result is a structured array, one row per UDP datagram (IPv4 or
-IPv6, VLAN tags skipped, IP fragments skipped), with the offset of its payload in the
-mapped file.
+short scalar loop takes over where sizes alternate), then copies the first bytes of each
+record (record header, link, IP, UDP and RTP headers) chunk by chunk into a small buffer
+that stays in the CPU cache, and decodes them column-wise. The result is one row per UDP
+datagram (IPv4 or IPv6, VLAN tags skipped, IP fragments skipped) with the offset of its
+payload in the mapped file and the fields of an RTP header; nothing else of the file is
+copied.
 
 Formats: pcap (both byte orders, µs and ns), pcapng (SHB/IDB/EPB/SPB, per-interface link
 type, ``if_tsresol`` and ``if_tsoffset``). Link types: Ethernet, Linux cooked (SLL, SLL2),
@@ -28,7 +30,7 @@ import numpy as np
 
 from .errors import CaptureError
 
-__all__ = ["LINKTYPE_NAMES", "UDP_DTYPE", "UdpTable", "read_udp"]
+__all__ = ["KEY_COLUMNS", "LINKTYPE_NAMES", "UDP_DTYPE", "V6_KEY_BASE", "UdpTable", "read_udp"]
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 PCAP_MAGIC_NS = 0xA1B23C4D
@@ -55,8 +57,10 @@ IPV6_EXTENSION_HEADERS = (0, 43, 60)  # hop-by-hop, routing, destination options
 IPV6_FRAGMENT = 44
 UDP_HEADER_LENGTH = 8
 RTP_HEAD = 12  # first payload bytes kept per datagram (an RTP header)
-_WINDOW = 112  # bytes of each frame looked at: link + VLANs + IP (with options) + UDP
-_CHUNK = 1 << 18
+_WINDOW = 64  # bytes of each frame copied: link + VLAN + IPv4 + UDP + RTP header
+_WIDE_WINDOW = 256  # for the rare frames with more headers (IPv6, IP options, QinQ)
+_CHUNK = 1 << 15  # records decoded at a time (their window stays in the CPU cache)
+V6_KEY_BASE = 1 << 32  # address keys: IPv4 -> the address, IPv6 -> V6_KEY_BASE + index
 
 #: One row per UDP datagram. ``src``/``dst`` hold 16 bytes; IPv4 uses the first 4.
 UDP_DTYPE = np.dtype([
@@ -71,6 +75,46 @@ UDP_DTYPE = np.dtype([
     ("payload_length", "<i4"),   # captured UDP payload bytes
     ("payload_head", "u1", (12,)),  # the first 12 payload bytes (zero-padded): an RTP header
 ])
+#: Compact columns the reader fills (the wide ``src``/``dst``/``payload_head`` of
+#: :data:`UDP_DTYPE` are built from them on first use). ``src_key``/``dst_key``: the IPv4
+#: address as an integer, or ``V6_KEY_BASE`` + the index of an IPv6 address in
+#: :attr:`UdpTable.ipv6_addresses`. ``rtp_*``: the first 12 payload bytes read as an RTP header.
+KEY_COLUMNS = {
+    "frame": "<i8", "time_ns": "<i8", "ip_version": "u1", "src_key": "<u8", "dst_key": "<u8",
+    "src_port": "<u2", "dst_port": "<u2", "payload_offset": "<i8", "payload_length": "<i4",
+    "rtp_b0": "u1", "rtp_b1": "u1", "rtp_seq": "<u2", "rtp_timestamp": "<u4", "rtp_ssrc": "<u4",
+}
+
+
+class _Columns(dict):  # type: ignore[type-arg]
+    """The table's columns; the wide ones of :data:`UDP_DTYPE` are derived when first asked for."""
+
+    def __init__(self, columns: dict[str, np.ndarray], ipv6_addresses: np.ndarray) -> None:
+        super().__init__(columns)
+        self.ipv6_addresses = ipv6_addresses
+
+    def _address(self, key: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(key), 16), dtype=np.uint8)
+        v4 = key < V6_KEY_BASE
+        out[:, :4] = key.astype(">u4").view(np.uint8).reshape(-1, 4)
+        if not v4.all():
+            out[~v4] = self.ipv6_addresses[(key[~v4] - V6_KEY_BASE).astype(np.intp)]
+        return out
+
+    def __missing__(self, name: str) -> np.ndarray:
+        if name in ("src", "dst"):
+            value = self._address(self[name + "_key"])
+        elif name == "payload_head":
+            value = np.empty((len(self["frame"]), 12), dtype=np.uint8)
+            value[:, 0] = self["rtp_b0"]
+            value[:, 1] = self["rtp_b1"]
+            value[:, 2:4] = self["rtp_seq"].astype(">u2").view(np.uint8).reshape(-1, 2)
+            value[:, 4:8] = self["rtp_timestamp"].astype(">u4").view(np.uint8).reshape(-1, 4)
+            value[:, 8:12] = self["rtp_ssrc"].astype(">u4").view(np.uint8).reshape(-1, 4)
+        else:
+            raise KeyError(name)
+        self[name] = value
+        return value
 
 
 @dataclass(frozen=True, repr=False)
@@ -81,10 +125,12 @@ class UdpTable:
         path: the capture file.
         frames: number of packets (records) in the capture, UDP or not.
         first_time_ns: time of the first packet (tshark's relative times start there).
-        columns: one contiguous numpy array per field of :data:`UDP_DTYPE` (``table["src_port"]``);
-            :attr:`packets` gives the same data as one structured array.
+        columns: one contiguous numpy array per field of :data:`UDP_DTYPE` (``table["src_port"]``)
+            and per compact field of :data:`KEY_COLUMNS`; :attr:`packets` gives the
+            :data:`UDP_DTYPE` columns as one structured array.
         data: the file contents (uint8 view over the mapping): payload bytes of row ``i`` are
             ``data[table["payload_offset"][i]:...+table["payload_length"][i]]``.
+        ipv6_addresses: the distinct IPv6 addresses (16 bytes each) the address keys refer to.
         truncated: the last record was cut short (and skipped).
 
     Taught in notebook 05.
@@ -97,6 +143,7 @@ class UdpTable:
     data: np.ndarray = field(repr=False)
     linktypes: tuple[int, ...] = ()
     truncated: bool = False
+    ipv6_addresses: np.ndarray = field(default_factory=lambda: np.zeros((0, 16), np.uint8), repr=False)
 
     def __len__(self) -> int:
         return len(self.columns["frame"])
@@ -115,6 +162,25 @@ class UdpTable:
             object.__setattr__(self, "_packets", cached)
         return cached
 
+    def address(self, key: int) -> str:
+        """The text form of an address key (``src_key``/``dst_key``)."""
+        import ipaddress
+
+        if key < V6_KEY_BASE:
+            return str(ipaddress.IPv4Address(int(key)))
+        return str(ipaddress.IPv6Address(bytes(self.ipv6_addresses[int(key) - V6_KEY_BASE])))
+
+    def address_key(self, text: str) -> int | None:
+        """The key of an address given as text (``None``: no datagram has it)."""
+        import ipaddress
+
+        address = ipaddress.ip_address(text)
+        if address.version == 4:
+            return int(address)
+        packed = np.frombuffer(address.packed, dtype=np.uint8)
+        found = np.flatnonzero((self.ipv6_addresses == packed).all(axis=1))
+        return V6_KEY_BASE + int(found[0]) if len(found) else None
+
     def payload(self, i: int) -> bytes:
         """The UDP payload of row ``i`` as bytes."""
         start = int(self.columns["payload_offset"][i])
@@ -126,59 +192,17 @@ class UdpTable:
 
 
 # ------------------------------------------------------------------ helpers
-class _Pager:
-    """Keeps the resident part of the mapping small: prefetch a range, then release it.
-
-    Released pages stay in the page cache (a later access maps them again cheaply), but
-    they no longer count in this process' memory: a 1 GB capture is read with a window of
-    a few MB of it resident.
-    """
-
-    PAGE = mmap.PAGESIZE
-
-    def __init__(self, mapped: mmap.mmap | None) -> None:
-        self.mapped = mapped
-
-    def _advise(self, advice: int, start: int, stop: int) -> None:
-        if self.mapped is None:
-            return
-        start -= start % self.PAGE
-        stop = min(stop, len(self.mapped))
-        if stop > start:
-            try:
-                self.mapped.madvise(advice, start, stop - start)
-            except (OSError, ValueError):
-                pass
-
-    def prefetch(self, start: int, stop: int) -> None:
-        self._advise(mmap.MADV_WILLNEED, start, stop)
-
-    def release(self, start: int, stop: int) -> None:
-        """Drop pages wholly inside ``start .. stop`` from this process' resident set."""
-        start += -start % self.PAGE
-        stop -= stop % self.PAGE
-        self._advise(mmap.MADV_DONTNEED, start, stop)
-
-
-def _map(path: str) -> tuple[np.ndarray, int, _Pager]:
+def _map(path: str) -> tuple[np.ndarray, int]:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
             if size == 0:
-                return np.zeros(0, np.uint8), 0, _Pager(None)
+                return np.zeros(0, np.uint8), 0
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise CaptureError(f"capture file {path} cannot be read ({exc.strerror}): check the path and permissions") \
             from exc
-    return np.frombuffer(mapped, dtype=np.uint8), size, _Pager(mapped)
-
-
-def _u32_at(data: np.ndarray, pos: np.ndarray | int, order: str) -> np.ndarray:
-    pos = np.asarray(pos, dtype=np.int64)
-    b = [data[pos + k].astype(np.uint32) for k in range(4)]
-    if order == "<":
-        return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
-    return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+    return np.frombuffer(mapped, dtype=np.uint8), size
 
 
 def _strided_u32(data: np.ndarray, start: int, stride: int, count: int, order: str) -> np.ndarray:
@@ -246,7 +270,7 @@ def _gather(data: np.ndarray, parts: list[Part], offset: int, width: int, lo: in
 
 
 def _scan(data: np.ndarray, pos: int, header: int, length_at: int, order: str, stride_extra: int,
-          kind_at: int | None = None, kind: int = 0, pager: _Pager | None = None) -> tuple[list[Part], int]:
+          kind_at: int | None = None, kind: int = 0) -> tuple[list[Part], int]:
     """Record starts by stride jumps: a run of equal-size records is checked in one go.
 
     The record at ``pos`` has size s; the records at pos + k*s are verified to have the
@@ -257,7 +281,7 @@ def _scan(data: np.ndarray, pos: int, header: int, length_at: int, order: str, s
     size = len(data)
     parts: list[Part] = []
     fmt = order + "I"
-    raw = data
+    raw = memoryview(data)  # type: ignore[arg-type]  # numpy arrays export the buffer protocol
     burst = 64
     while pos + header <= size:
         if kind_at is not None and struct.unpack_from(fmt, raw, pos + kind_at)[0] != kind:
@@ -267,8 +291,6 @@ def _scan(data: np.ndarray, pos: int, header: int, length_at: int, order: str, s
         if stride < header or stride > MAX_RECORD_LENGTH or pos + stride > size:
             break
         count = min(burst, (size - pos) // stride)
-        if pager is not None:
-            pager.prefetch(pos, pos + count * stride)
         lengths = _strided_u32(data, pos + length_at, stride, count, order)
         ok = lengths == length
         if kind_at is not None:
@@ -276,8 +298,6 @@ def _scan(data: np.ndarray, pos: int, header: int, length_at: int, order: str, s
         bad = np.flatnonzero(~ok)
         run = int(bad[0]) if len(bad) else count
         parts.append((pos, stride, run))
-        if pager is not None:
-            pager.release(pos, pos + stride * run)
         pos += stride * run
         if run == count:
             burst = min(burst * 4, 1 << 16)
@@ -300,44 +320,8 @@ def _scan(data: np.ndarray, pos: int, header: int, length_at: int, order: str, s
     return parts, pos
 
 
-# ------------------------------------------------------------------ pcap
-def _read_pcap(data: np.ndarray, path: str, pager: _Pager | None = None
-               ) -> tuple[list[Part], np.ndarray, np.ndarray, np.ndarray, bool]:
-    raw = data
-    magic_le = struct.unpack_from("<I", raw, 0)[0]
-    order = "<" if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
-    magic = struct.unpack_from(order + "I", raw, 0)[0]
-    nanoseconds = magic == PCAP_MAGIC_NS
-    if len(data) < PCAP_HEADER_LENGTH:
-        raise CaptureError(f"capture file {path} is truncated inside its 24-byte pcap header: it is not usable; "
-                           "capture again")
-    linktype = struct.unpack_from(order + "I", raw, 20)[0] & 0x0FFFFFFF
-    parts, end = _scan(data, PCAP_HEADER_LENGTH, PCAP_RECORD_HEADER_LENGTH, 8, order, PCAP_RECORD_HEADER_LENGTH,
-                       pager=pager)
-    truncated = end < len(data)
-    total = sum(len(p) if isinstance(p, np.ndarray) else p[2] for p in parts)
-    time_ns = np.empty(total, dtype=np.int64)
-    caplen = np.empty(total, dtype=np.int64)
-    record_starts = _part_starts(parts)
-    for lo in range(0, total, _CHUNK):
-        hi = min(lo + _CHUNK, total)
-        first_byte, last_byte = int(record_starts[lo]), int(record_starts[hi - 1]) + PCAP_RECORD_HEADER_LENGTH
-        if pager is not None:
-            pager.prefetch(first_byte, last_byte)
-        words = _gather(data, parts, 0, PCAP_RECORD_HEADER_LENGTH, lo, hi).view(order + "u4")
-        if pager is not None:
-            pager.release(first_byte, last_byte)
-        np.multiply(words[:, 0], 1_000_000_000, out=time_ns[lo:hi], dtype=np.int64)
-        time_ns[lo:hi] += words[:, 1].astype(np.int64) * (1 if nanoseconds else 1000)
-        caplen[lo:hi] = words[:, 2]
-    linktypes = np.full(total, linktype, dtype=np.int32)
-    frames = [p + PCAP_RECORD_HEADER_LENGTH if isinstance(p, np.ndarray) else (p[0] + PCAP_RECORD_HEADER_LENGTH,) + p[1:]
-              for p in parts]
-    return frames, caplen, time_ns, linktypes, truncated
-
-
 # ------------------------------------------------------------------ pcapng
-def _idb_options(raw: bytes, pos: int, end: int, order: str) -> tuple[int, int]:
+def _idb_options(raw: memoryview, pos: int, end: int, order: str) -> tuple[int, int]:
     """(tsresol code, tsoffset seconds) from the options of an IDB."""
     resolution, offset = 6, 0
     while pos + 4 <= end:
@@ -366,7 +350,7 @@ def _ticks_to_ns(ticks: np.ndarray, resolution: int, offset: int) -> np.ndarray:
 
 
 def _read_pcapng(data: np.ndarray, path: str) -> tuple[list[Part], np.ndarray, np.ndarray, np.ndarray, bool]:
-    raw = data
+    raw = memoryview(data)  # type: ignore[arg-type]  # numpy arrays export the buffer protocol
     size = len(data)
     pos = 0
     order = "<"
@@ -463,14 +447,19 @@ def _be(b: np.ndarray) -> np.ndarray:
 
 
 def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.ndarray]:
-    """Link/IP/UDP decoding of frames of one link type; ``w`` holds each frame's first bytes."""
-    n = len(w)
+    """Link/IP/UDP decoding of frames of one link type; ``w`` holds each frame's first bytes.
+
+    Returns the columns of the UDP rows (``index``: their rows in ``w``) and ``wide``: rows
+    whose headers go past the window (to decode again with a wider one). Empty: no UDP.
+    """
+    n, width = w.shape
     l3: np.ndarray | int
     if linktype == LINKTYPE_ETHERNET:
         ethertype = _be(w[:, 12:14])
         l3_rows = np.full(n, 14, dtype=np.int64)
         for _ in range(2):  # up to two VLAN tags (QinQ)
-            tagged = np.isin(ethertype, ETHERTYPE_VLAN)
+            tagged = (ethertype == ETHERTYPE_VLAN[0]) | (ethertype == ETHERTYPE_VLAN[1]) | (
+                ethertype == ETHERTYPE_VLAN[2])
             if not tagged.any():
                 break
             l3_rows = np.where(tagged, l3_rows + 4, l3_rows)
@@ -489,7 +478,8 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
         family_le = w[:, 0].astype(np.int64) | (w[:, 1].astype(np.int64) << 8)
         family_be = (w[:, 2].astype(np.int64) << 8) | w[:, 3]
         family = np.where(family_le != 0, family_le, family_be) if linktype == LINKTYPE_NULL else family_be
-        version = np.where(family == 2, 4, np.where(np.isin(family, (10, 23, 24, 28, 30)), 6, 0))
+        family6 = (family == 10) | (family == 23) | (family == 24) | (family == 28) | (family == 30)
+        version = np.where(family == 2, 4, np.where(family6, 6, 0))
     else:
         return {}
     ip = _cols(w, l3, 40)
@@ -499,21 +489,30 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
     ihl = (ip[:, 0] & 0x0F).astype(np.int64) * 4
     proto = np.where(v4, ip[:, 9], ip[:, 6]).astype(np.int64)
     fragment = v4 & ((_be(ip[:, 6:8]) & 0x3FFF) != 0)
-    ip_payload = np.where(v4, _be(ip[:, 2:4]).astype(np.int64) - ihl, _be(ip[:, 4:6]))
+    ip_payload = np.where(v4, _be(ip[:, 2:4]).astype(np.int64) - ihl, _be(ip[:, 4:6]).astype(np.int64))
     l4_rows = np.where(v4, ihl, 40) + l3
     udp = (v4 & ~fragment & (ihl >= 20) & (proto == IPPROTO_UDP)) | (v6 & (proto == IPPROTO_UDP))
-    extension = np.flatnonzero(v6 & np.isin(proto, IPV6_EXTENSION_HEADERS))
+    extension = np.flatnonzero(v6 & ((proto == 0) | (proto == 43) | (proto == 60)))  # IPV6_EXTENSION_HEADERS
     for row in extension:  # IPv6 extension headers (rare): walk them
         next_header, offset = int(proto[row]), int(l4_rows[row])
-        while next_header in IPV6_EXTENSION_HEADERS and offset + 8 <= min(caplen[row], w.shape[1]):
+        while next_header in IPV6_EXTENSION_HEADERS and offset + 8 <= min(caplen[row], width):
             next_header, ext_len = int(w[row, offset]), int(w[row, offset + 1])
             offset += 8 + 8 * ext_len
         if next_header == IPPROTO_UDP:
             udp[row] = True
             ip_payload[row] -= offset - int(l4_rows[row])
             l4_rows[row] = offset
-    udp &= l4_rows + UDP_HEADER_LENGTH + RTP_HEAD <= w.shape[1]  # else: handled by the slow path
+        elif next_header in IPV6_EXTENSION_HEADERS and width < _WIDE_WINDOW:
+            udp[row] = True  # not walked to the end: decode again with the wide window
+            l4_rows[row] = width
+    outside = udp & (l4_rows + UDP_HEADER_LENGTH + RTP_HEAD > width)
+    wide = np.flatnonzero(outside) if width < _WIDE_WINDOW else np.zeros(0, np.int64)
+    udp &= ~outside
+    if not udp.any():
+        return {"index": np.zeros(0, np.int64), "wide": wide} if len(wide) else {}
     l4 = _common(l4_rows)
+    if isinstance(l4, int) and l4 + UDP_HEADER_LENGTH + RTP_HEAD > width:
+        l4 = l4_rows
     header = _cols(w, l4, UDP_HEADER_LENGTH + RTP_HEAD)
     udp_length = _be(header[:, 4:6]).astype(np.int64)
     payload_length = np.minimum(np.minimum(udp_length, ip_payload) - UDP_HEADER_LENGTH,
@@ -521,28 +520,123 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
     udp &= payload_length >= 0
     keep = np.flatnonzero(udp)
     if len(keep) == 0:
-        return {}
-    all_kept = len(keep) == n
-    pick = (lambda a: a) if all_kept else (lambda a: a[keep])
-    src = np.zeros((len(keep), 16), dtype=np.uint8)
-    dst = np.zeros((len(keep), 16), dtype=np.uint8)
-    is4 = pick(v4)
+        return {"index": keep, "wide": wide} if len(wide) else {}
+    pick = (lambda a: a) if len(keep) == n else (lambda a: a[keep])
     ipk = pick(ip)
+    is4 = pick(v4)
     if is4.all():
-        src[:, :4] = ipk[:, 12:16]
-        dst[:, :4] = ipk[:, 16:20]
+        src_key = _be(ipk[:, 12:16]).astype(np.uint64)
+        dst_key = _be(ipk[:, 16:20]).astype(np.uint64)
+        v6_src = v6_dst = np.zeros((0, 16), np.uint8)
     else:
-        src[is4, :4] = ipk[is4, 12:16]
-        dst[is4, :4] = ipk[is4, 16:20]
-        src[~is4] = ipk[~is4, 8:24]
-        dst[~is4] = ipk[~is4, 24:40]
+        src_key = np.where(is4, _be(np.ascontiguousarray(ipk[:, 12:16])), 0).astype(np.uint64)
+        dst_key = np.where(is4, _be(np.ascontiguousarray(ipk[:, 16:20])), 0).astype(np.uint64)
+        v6_src, v6_dst = ipk[~is4, 8:24], ipk[~is4, 24:40]
     hk = pick(header)
     return {
-        "index": keep, "ip_version": pick(version), "src": src, "dst": dst,
+        "index": keep, "wide": wide, "ip_version": pick(version), "src_key": src_key, "dst_key": dst_key,
+        "v6_src": v6_src, "v6_dst": v6_dst,
         "src_port": _be(hk[:, 0:2]), "dst_port": _be(hk[:, 2:4]),
         "payload_offset": pick(l4_rows) + UDP_HEADER_LENGTH, "payload_length": pick(payload_length),
-        "payload_head": hk[:, UDP_HEADER_LENGTH:],
+        "rtp_b0": hk[:, 8], "rtp_b1": hk[:, 9], "rtp_seq": _be(hk[:, 10:12]), "rtp_timestamp": _be(hk[:, 12:16]),
+        "rtp_ssrc": _be(hk[:, 16:20]),
     }
+
+
+_DECODED = ("ip_version", "src_key", "dst_key", "src_port", "dst_port", "payload_length", "rtp_b0", "rtp_b1",
+            "rtp_seq", "rtp_timestamp", "rtp_ssrc")
+
+
+class _Builder:
+    """Collects decoded chunks into preallocated columns (rows stay in capture order)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.columns = {name: np.empty(capacity, dtype=dtype) for name, dtype in KEY_COLUMNS.items()}
+        self.count = 0
+        self.v6_rows: list[np.ndarray] = []
+        self.v6_src: list[np.ndarray] = []
+        self.v6_dst: list[np.ndarray] = []
+
+    def add(self, parts: list[tuple[np.ndarray | None, dict[str, np.ndarray]]], frame_start: np.ndarray,
+            time_ns: np.ndarray, first_frame: int) -> None:
+        """``parts``: (rows of the chunk, decoded) pairs; frame_start/time_ns: per chunk row."""
+        parts = [(rows, d) for rows, d in parts if d and len(d["index"])]
+        if not parts:
+            return
+        if len(parts) == 1:
+            rows, d = parts[0]
+            index = rows[d["index"]] if rows is not None else d["index"]
+            merged = d
+            order = None
+        else:
+            index = np.concatenate([rows[d["index"]] if rows is not None else d["index"] for rows, d in parts])
+            order = np.argsort(index, kind="stable")
+            index = index[order]
+            merged = {name: np.concatenate([d[name] for _, d in parts])[order]
+                      for name in (*_DECODED, "payload_offset")}
+        k = len(index)
+        part = slice(self.count, self.count + k)
+        cols = self.columns
+        cols["frame"][part] = index
+        cols["frame"][part] += first_frame + 1
+        np.take(time_ns, index, out=cols["time_ns"][part])
+        np.add(merged["payload_offset"], frame_start[index], out=cols["payload_offset"][part])
+        for name in _DECODED:
+            cols[name][part] = merged[name]
+        # IPv6 addresses: remember them with their rows; keys are assigned at the end
+        v6_parts = [(d["v6_src"], d["v6_dst"]) for _, d in parts if len(d["v6_src"])]
+        if v6_parts:
+            v6 = np.flatnonzero(cols["ip_version"][part] == 6) + self.count
+            self.v6_rows.append(v6)
+            if order is None:
+                self.v6_src.append(np.ascontiguousarray(v6_parts[0][0]))
+                self.v6_dst.append(np.ascontiguousarray(v6_parts[0][1]))
+            else:  # rebuild in row order from the merged chunk
+                src = np.concatenate([d["v6_src"] for _, d in parts])
+                dst = np.concatenate([d["v6_dst"] for _, d in parts])
+                version = np.concatenate([d["ip_version"] for _, d in parts])
+                position = np.empty(len(order), np.int64)
+                position[order] = np.arange(len(order))
+                in_order = np.argsort(position[version == 6], kind="stable")
+                self.v6_src.append(np.ascontiguousarray(src[in_order]))
+                self.v6_dst.append(np.ascontiguousarray(dst[in_order]))
+        self.count += k
+
+    def finish(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        columns = {name: column[:self.count] for name, column in self.columns.items()}
+        addresses = np.zeros((0, 16), np.uint8)
+        if self.v6_rows:
+            rows = np.concatenate(self.v6_rows)
+            both = np.concatenate([np.concatenate(self.v6_src), np.concatenate(self.v6_dst)])
+            addresses, inverse = np.unique(both, axis=0, return_inverse=True)
+            keys = inverse.ravel().astype(np.uint64) + np.uint64(V6_KEY_BASE)
+            columns["src_key"][rows] = keys[:len(rows)]
+            columns["dst_key"][rows] = keys[len(rows):]
+        return columns, addresses
+
+
+def _decode_chunk(data: np.ndarray, window: np.ndarray, frame_start: np.ndarray, caplen: np.ndarray,
+                  link: np.ndarray | int) -> list[tuple[np.ndarray | None, dict[str, np.ndarray]]]:
+    """Decode one chunk (``window``: the first bytes of each frame), wide rows again."""
+    out: list[tuple[np.ndarray | None, dict[str, np.ndarray]]] = []
+    groups: list[tuple[np.ndarray | None, int]]
+    if isinstance(link, int):
+        groups = [(None, link)]
+    else:
+        groups = [(np.flatnonzero(link == k), int(k)) for k in np.unique(link)]
+    for rows, linktype in groups:
+        w = window if rows is None else window[rows]
+        decoded = _decode(w, caplen if rows is None else caplen[rows], linktype)
+        if not decoded:
+            continue
+        out.append((rows, decoded))
+        wide = decoded["wide"]
+        if len(wide):
+            wide_rows = wide if rows is None else rows[wide]
+            again = _decode(_windows(data, frame_start[wide_rows], _WIDE_WINDOW), caplen[wide_rows], linktype)
+            if again and len(again["index"]):
+                out.append((wide_rows, again))
+    return out
 
 
 def read_udp(path: str | os.PathLike[str]) -> UdpTable:
@@ -556,7 +650,7 @@ def read_udp(path: str | os.PathLike[str]) -> UdpTable:
     Taught in notebook 05.
     """
     path = os.fspath(path)
-    data, size, pager = _map(path)
+    data, size = _map(path)
     if size < 4:
         raise CaptureError(f"capture file {path} is not a pcap or pcapng file (it has {size} bytes): "
                            "open a file written by tcpdump, dumpcap, Wireshark or voiplab")
@@ -564,52 +658,64 @@ def read_udp(path: str | os.PathLike[str]) -> UdpTable:
     magic_le = struct.unpack("<I", head)[0]
     magic_be = struct.unpack(">I", head)[0]
     if PCAP_MAGIC_US in (magic_le, magic_be) or PCAP_MAGIC_NS in (magic_le, magic_be):
-        parts, caplen, time_ns, link, truncated = _read_pcap(data, path, pager)
+        frames, builder, first_time, linktypes, truncated = _read_pcap(data, path)
     elif magic_le == PCAPNG_SHB:
-        parts, caplen, time_ns, link, truncated = _read_pcapng(data, path)
+        frames, builder, first_time, linktypes, truncated = _read_pcapng_udp(data, path)
     else:
         raise CaptureError(f"capture file {path} is not a pcap or pcapng file (it starts with 0x{head.hex()}): "
                            "open a file written by tcpdump, dumpcap, Wireshark or voiplab")
     if truncated:
         warnings.warn(f"capture file {path} ends with a record cut short: it was skipped, the statistics cover "
-                      f"the {len(caplen)} complete packets", stacklevel=2)
-    frames = len(caplen)
-    starts = _part_starts(parts)
-    linktypes = (int(link[0]),) if frames and np.all(link == link[0]) else tuple(int(k) for k in np.unique(link))
-    columns = {name: np.empty((frames,) + UDP_DTYPE[name].shape, dtype=UDP_DTYPE[name].base)
-               for name in UDP_DTYPE.names or ()}
-    total = 0
-    window_buffer = None
-    for linktype in linktypes:
-        rows = np.flatnonzero(link == linktype) if len(linktypes) > 1 else None
-        count = frames if rows is None else len(rows)
-        for lo in range(0, count, _CHUNK):
-            hi = min(lo + _CHUNK, count)
-            if rows is None:
-                chunk = np.arange(lo, hi)
-                first_byte, last_byte = int(starts[lo]), int(starts[hi - 1]) + _WINDOW
-                pager.prefetch(first_byte, last_byte)
-                window = _gather(data, parts, 0, _WINDOW, lo, hi, out=window_buffer)
-                window_buffer = window
-                pager.release(first_byte, last_byte)
-            else:
-                chunk = rows[lo:hi]
-                window = _windows(data, starts[chunk], _WINDOW)
-            decoded = _decode(window, caplen[chunk], linktype)
-            if not decoded:
-                continue
-            kept = len(decoded["index"])
-            index = chunk if kept == len(chunk) else chunk[decoded["index"]]
-            part = slice(total, total + kept)
-            columns["frame"][part] = index + 1
-            columns["time_ns"][part] = time_ns[index]
-            np.add(decoded["payload_offset"], starts[index], out=columns["payload_offset"][part])
-            for name in ("ip_version", "src", "dst", "src_port", "dst_port", "payload_length", "payload_head"):
-                columns[name][part] = decoded[name]
-            total += kept
-    columns = {name: column[:total] for name, column in columns.items()}
-    if len(linktypes) > 1:
-        order = np.argsort(columns["frame"], kind="stable")
-        columns = {name: column[order] for name, column in columns.items()}
-    return UdpTable(path=path, frames=frames, first_time_ns=int(time_ns[0]) if frames else 0, columns=columns,
-                    data=data, linktypes=linktypes, truncated=truncated)
+                      f"the {frames} complete packets", stacklevel=2)
+    columns, addresses = builder.finish()
+    return UdpTable(path=path, frames=frames, first_time_ns=first_time, columns=_Columns(columns, addresses),
+                    data=data, linktypes=linktypes, truncated=truncated, ipv6_addresses=addresses)
+
+
+# ------------------------------------------------------------------ pcap
+def _read_pcap(data: np.ndarray, path: str) -> tuple[int, _Builder, int, tuple[int, ...], bool]:
+    raw = memoryview(data)  # type: ignore[arg-type]  # numpy arrays export the buffer protocol
+    if len(data) < PCAP_HEADER_LENGTH:
+        raise CaptureError(f"capture file {path} is truncated inside its 24-byte pcap header: it is not usable; "
+                           "capture again")
+    magic_le = struct.unpack_from("<I", raw, 0)[0]
+    order = "<" if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
+    nanoseconds = struct.unpack_from(order + "I", raw, 0)[0] == PCAP_MAGIC_NS
+    linktype = struct.unpack_from(order + "I", raw, 20)[0] & 0x0FFFFFFF
+    parts, end = _scan(data, PCAP_HEADER_LENGTH, PCAP_RECORD_HEADER_LENGTH, 8, order, PCAP_RECORD_HEADER_LENGTH)
+    truncated = end < len(data)
+    total = sum(len(p) if isinstance(p, np.ndarray) else p[2] for p in parts)
+    builder = _Builder(total)
+    frame_starts = _part_starts(parts, PCAP_RECORD_HEADER_LENGTH)
+    unit = 1 if nanoseconds else 1000
+    buffer = None
+    first_time = 0
+    width = PCAP_RECORD_HEADER_LENGTH + _WINDOW
+    for lo in range(0, total, _CHUNK):
+        hi = min(lo + _CHUNK, total)
+        window = _gather(data, parts, 0, width, lo, hi, out=buffer)
+        buffer = window
+        words = window[:, :PCAP_RECORD_HEADER_LENGTH].view(order + "u4")
+        time_ns = words[:, 0].astype(np.int64) * 1_000_000_000
+        time_ns += words[:, 1].astype(np.int64) * unit
+        caplen = words[:, 2].astype(np.int64)
+        if lo == 0:
+            first_time = int(time_ns[0])
+        decoded = _decode_chunk(data, window[:, PCAP_RECORD_HEADER_LENGTH:], frame_starts[lo:hi], caplen, linktype)
+        builder.add(decoded, frame_starts[lo:hi], time_ns, lo)
+    return total, builder, first_time, (linktype,), truncated
+
+
+def _read_pcapng_udp(data: np.ndarray, path: str) -> tuple[int, _Builder, int, tuple[int, ...], bool]:
+    parts, caplen, time_ns, link, truncated = _read_pcapng(data, path)
+    starts = parts[0] if parts and isinstance(parts[0], np.ndarray) else np.zeros(0, np.int64)
+    total = len(caplen)
+    builder = _Builder(total)
+    linktypes = (int(link[0]),) if total and np.all(link == link[0]) else tuple(int(k) for k in np.unique(link))
+    single = linktypes[0] if len(linktypes) == 1 else None
+    for lo in range(0, total, _CHUNK):
+        hi = min(lo + _CHUNK, total)
+        window = _windows(data, starts[lo:hi], _WINDOW)
+        decoded = _decode_chunk(data, window, starts[lo:hi], caplen[lo:hi], single if single is not None else link[lo:hi])
+        builder.add(decoded, starts[lo:hi], time_ns[lo:hi], lo)
+    return total, builder, int(time_ns[0]) if total else 0, linktypes, truncated

@@ -12,22 +12,35 @@ Two halves:
   packets with 16-bit wrap, and the per-packet status. The results equal
   ``tshark -q -z rtp,streams`` at its printed precision (tested).
 
-Wireshark's rules, as implemented here (``ui/tap-rtp-analysis.c``, 4.0):
+Wireshark's rules, as implemented here (``ui/tap-rtp-analysis.c`` of 4.0, checked against
+tshark 4.0.17 on randomized captures):
 
-* time is the arrival time in ms relative to the first packet of the capture;
-* a packet is *in time sequence* when its RTP timestamp is at most 2^31 ahead of the
-  stream's first timestamp (modulo 2^32); otherwise it is flagged "Incorrect timestamp"
+* time is the arrival time in ms relative to the first packet of the capture
+  (``nstime_to_msec``: seconds and nanoseconds both carry the sign before the captured
+  times go backwards);
+* a packet is *in time sequence* when its RTP timestamp is less than 2^31 ahead of the
+  stream's **first** timestamp (modulo 2^32); otherwise it is flagged "Incorrect timestamp"
   and only its sequence number is checked;
-* for in-time packets with a known clock rate:
-  ``D = |t - (t_prev + (ts - ts_prev) / (rate // 1000))|`` and ``J += (D - J) / 16``,
-  where *prev* is the previous in-time packet; telephone-event and unknown dynamic
-  payload types have no clock rate, hence no jitter;
+* the arrival reference ``time`` is the last in-time packet; the nominal reference
+  ``lastnominaltime`` is the last in-time packet **with a clock rate** (not a
+  telephone-event): ``nominal = ((ts - ts_first) mod 2^32) / (rate // 1000)``,
+  ``D = |t - (time + (nominal - lastnominaltime))|`` and ``J = (15 J + D) / 16`` in double;
+* the clock rate is that of the packet's payload type: static types from
+  :data:`STATIC_CLOCK_RATES`; dynamic ones from the ``a=rtpmap`` of the SDP in force for
+  that packet (telephone-event: none); without SDP, none;
 * min/mean/max delta and jitter count only *regular* packets: not the first, not a
   marker-bit packet, not comfort noise (PT 13 or 19) nor the packet after one, not a
   wrong-timestamp packet. The "mean" is Wireshark's running mean, which divides by the
   number of packets seen so far, not by the number of regular ones;
-* lost = expected - received, expected = last seq + 65536 * wraps - first seq + 1
-  (negative with duplicates).
+* lost = expected - received, expected = last seq + 65536 * wraps - first seq + 1, in C
+  unsigned 32-bit arithmetic (so "Lost" can be negative and its % print as ``-0.0``);
+* the "Payload" column names every payload type of the stream, in number order.
+
+The sequential recurrences (jitter filter, running means) are computed exactly (as tshark,
+bit for bit) for streams up to :data:`EXACT_STREAM_LENGTH` packets; longer streams use
+vectorised forms (recursive doubling, closed-form means) with a rigorous error bound, and
+fall back to the exact recurrence whenever a figure lies within that bound of a printed
+rounding boundary, so the printed figures are always tshark's.
 
 Pure: no I/O, no scapy, no clock. Taught in notebook 05 (RTP packets, streams, jitter, loss).
 """
@@ -65,8 +78,10 @@ __all__ = [
     "analyze_stream",
     "clock_rate",
     "is_rtcp",
+    "ns_to_seconds",
     "parse_rtcp",
     "payload_name",
+    "summarize_stream",
 ]
 
 RTP_VERSION = 2
@@ -82,16 +97,18 @@ SEQUENCE_WRAP_GUESS = 0xFF00
 COMFORT_NOISE_TYPES = (13, 19)
 JITTER_GAIN = 16  # RFC 3550 A.8: J += (|D| - J) / 16
 
-#: Payload names exactly as ``tshark -z rtp,streams`` prints them (Wireshark 4.0).
+#: Payload names exactly as ``tshark -z rtp,streams`` prints them (Wireshark 4.0), static types.
 PAYLOAD_NAMES: dict[int, str] = {
     0: "g711U", 1: "fs-1016", 2: "g721", 3: "GSM", 4: "g723", 5: "DVI4 8k", 6: "DVI4 16k",
     7: "Exp. from Xerox PARC", 8: "g711A", 9: "g722", 10: "16-bit audio, stereo",
     11: "16-bit audio, monaural", 12: "Qualcomm", 13: "CN", 14: "MPEG-I/II Audio", 15: "g728",
     16: "DVI4 11k", 17: "DVI4 22k", 18: "g729", 19: "CN(old)", 25: "CellB", 26: "JPEG", 28: "NV",
     31: "h261", 32: "MPEG-I/II Video", 33: "MPEG-II streams", 34: "h263",
-    # dynamic types with a default decoder in Wireshark when no SDP names them
-    99: "rtp.rfc2198", 100: "rtpevent", 101: "rtpevent",
+    **{pt: "Reserved for RTCP conflict avoidance" for pt in range(72, 77)},
 }
+#: Names of dynamic types that have a decoder in Wireshark by default, used when no SDP set
+#: up the stream (heuristic RTP); with an SDP, a type missing from it is ``RTPType-<n>``.
+DEFAULT_DYNAMIC_NAMES: dict[int, str] = {99: "rtp.rfc2198", 100: "rtpevent", 101: "rtpevent"}
 
 #: Clock rates (Hz) of the static payload types, as Wireshark knows them (0: unknown).
 STATIC_CLOCK_RATES: dict[int, int] = {
@@ -117,12 +134,17 @@ TELEPHONE_EVENT = "telephone-event"
 def payload_name(payload_type: int, rtpmap: Mapping[int, str] | None = None) -> str:
     """The payload name tshark prints: ``g711U`` for 0, the SDP encoding name for dynamic types.
 
+    Parameters:
+        payload_type: 0-127.
+        rtpmap: dynamic type -> encoding name of the SDP that set up the stream; ``None``
+            when no SDP did (heuristic RTP): dynamic types get Wireshark's default names.
+
     Taught in notebook 05.
     """
     if payload_type > 95:
-        if rtpmap and payload_type in rtpmap:
-            return rtpmap[payload_type]
-        return PAYLOAD_NAMES.get(payload_type, f"RTPType-{payload_type}")
+        if rtpmap is None:
+            return DEFAULT_DYNAMIC_NAMES.get(payload_type, f"RTPType-{payload_type}")
+        return rtpmap.get(payload_type, f"RTPType-{payload_type}")
     return PAYLOAD_NAMES.get(payload_type, "Unassigned")
 
 
@@ -514,21 +536,37 @@ FLAG_WRONG_TIMESTAMP = 32
 FLAG_FOLLOWS_COMFORT_NOISE = 64
 FLAG_REGULAR_PT_CHANGE = 128
 FLAG_TELEPHONE_EVENT = 256
-_JITTER_BLOCK = 64
+#: Streams up to this many packets get the exact sequential recurrences (cheap there);
+#: longer ones the vectorised approximations, checked against tshark's printed digits.
+EXACT_STREAM_LENGTH = 4096
+_DOUBLING_STEPS = 11  # (15/16)^(2^11) < 1e-57: older terms of the jitter filter no longer count
+_UNIT_ROUNDOFF = 2.0 ** -53
+NS_PER_SECOND = 1_000_000_000
+
+
+def _split_ns(time_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds and nanoseconds of an ``nstime_t``: both parts carry the sign (C truncation)."""
+    time_ns = np.asarray(time_ns, dtype=np.int64)
+    seconds = np.where(time_ns >= 0, time_ns // NS_PER_SECOND, -((-time_ns) // NS_PER_SECOND))
+    return seconds, time_ns - seconds * NS_PER_SECOND
 
 
 def _ms(time_ns: np.ndarray) -> np.ndarray:
     """Wireshark's ``nstime_to_msec``: seconds * 1000 + nanoseconds / 1e6, in double."""
-    time_ns = np.asarray(time_ns, dtype=np.int64)
-    seconds, nanos = np.divmod(time_ns, 1_000_000_000)
+    seconds, nanos = _split_ns(time_ns)
     return seconds.astype(np.float64) * 1000.0 + nanos.astype(np.float64) / 1000000.0
+
+
+def ns_to_seconds(time_ns: int) -> float:
+    """Wireshark's ``nstime_to_sec`` (the start/end columns of tshark)."""
+    seconds = abs(time_ns) // NS_PER_SECOND * (1 if time_ns >= 0 else -1)
+    return float(seconds) + float(time_ns - seconds * NS_PER_SECOND) / 1e9
 
 
 def _last_true_before(mask: np.ndarray) -> np.ndarray:
     """For each i: the largest j < i with mask[j] (0 if none; mask[0] is treated as true)."""
     n = len(mask)
     idx = np.where(mask, np.arange(n), 0)
-    idx[0] = 0
     last = np.maximum.accumulate(idx)
     out = np.empty(n, dtype=np.int64)
     out[0] = 0
@@ -536,46 +574,74 @@ def _last_true_before(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _first_order_filter(x: np.ndarray, initial: float = 0.0) -> np.ndarray:
-    """y[k] = (15 * y[k-1] + x[k]) / 16 for all k, vectorised in blocks of 64.
+def _jitter_exact(diff: np.ndarray) -> np.ndarray:
+    """J_k = (15 * J_{k-1} + D_k) / 16 from J = 0, with tshark's double rounding (sequential)."""
+    from itertools import accumulate
 
-    Within a block y = a^(k+1) * y0 + (1/16) * a^k * cumsum(x * a^-m) with a = 15/16;
-    a^-63 is only ~58, so the block form loses no precision worth a 0.001 ms digit.
-    Block start values are carried by a short loop (one step per 64 packets).
+    values = list(accumulate(diff.tolist(), lambda j, d: (15 * j + d) / JITTER_GAIN, initial=0.0))
+    return np.array(values[1:], dtype=np.float64)
+
+
+def _jitter_fast(diff: np.ndarray) -> np.ndarray:
+    """The same filter by recursive doubling: y[k] += a^s y[k-s] for s = 1, 2, 4, ... 1024.
+
+    Each step scales older terms by a^s <= 1, so rounding errors do not grow: the result is
+    within ~30 units of roundoff of max(D) of the sequential value (checked by the caller).
     """
-    n = len(x)
-    if n == 0:
-        return np.zeros(0)
     a = (JITTER_GAIN - 1) / JITTER_GAIN
-    blocks = -(-n // _JITTER_BLOCK)
-    padded = np.zeros(blocks * _JITTER_BLOCK)
-    padded[:n] = x
-    xb = padded.reshape(blocks, _JITTER_BLOCK)
-    m = np.arange(_JITTER_BLOCK)
-    up = a ** (-m.astype(np.float64))
-    down = a ** m.astype(np.float64)
-    local = np.cumsum(xb * up, axis=1) * (down / JITTER_GAIN)
-    decay = a ** (m + 1.0)
-    carry = np.empty(blocks)
-    y0 = initial
-    a_block = a ** _JITTER_BLOCK
-    ends = local[:, -1].tolist()
-    for b in range(blocks):
-        carry[b] = y0
-        y0 = a_block * y0 + ends[b]
-    y = local + carry[:, None] * decay
-    return y.reshape(-1)[:n]
+    y = diff / JITTER_GAIN
+    shift = 1
+    for _ in range(_DOUBLING_STEPS):
+        if shift >= len(y):
+            break
+        head = y[:-shift] * a ** shift
+        y[shift:] += head
+        shift *= 2
+    return y
 
 
-def _running_mean(values: np.ndarray, counts: np.ndarray) -> float:
+def _running_mean_exact(values: np.ndarray, counts: np.ndarray) -> float:
     """Wireshark's mean: m = (m * (N - 1) + x) / N at each update, N = packets seen before."""
+    from itertools import accumulate
+
+    result = 0.0
+    for result in accumulate(zip(values.tolist(), counts.tolist(), strict=True),
+                             lambda m, xn: (m * (xn[1] - 1) + xn[0]) / xn[1], initial=0.0):
+        pass
+    return float(result)
+
+
+def _running_mean_fast(values: np.ndarray, counts: np.ndarray) -> float:
+    """The same mean in closed form: (1 / N_K) * sum_j x_j * prod_{i > j} (N_i - 1) / N_{i-1}.
+
+    The ratios are exactly 1 between consecutive regular packets, so without gaps (every
+    packet regular) this is sum(x) / N_K.
+    """
     if len(values) == 0:
         return 0.0
-    counts = counts.astype(np.float64)
-    factor = np.log((counts - 1.0) / counts, where=counts > 1, out=np.zeros_like(counts))
-    # product of the factors *after* each update
-    after = np.concatenate([np.cumsum(factor[::-1])[::-1][1:], [0.0]])
-    return float(np.sum(values / counts * np.exp(after)))
+    n = counts.astype(np.float64)
+    ratio = (n[1:] - 1.0) / n[:-1]
+    if np.all(ratio == 1.0):
+        return float(np.sum(values) / n[-1])
+    later = np.ones(len(n))
+    later[:-1] = np.cumprod(ratio[::-1])[::-1]
+    return float(np.sum(values * later) / n[-1])
+
+
+def _settled(value: float, tolerance: float, digits: int = 3) -> bool:
+    """Is ``value`` printed the same (``%.3f``) wherever the exact value lies within tolerance?"""
+    if not np.isfinite(value):
+        return False
+    return f"{value - tolerance:.{digits}f}" == f"{value + tolerance:.{digits}f}"
+def _c_extremes_and_mean(values: list[float], counts: list[int], minimum: float = -1.0) -> tuple[float, float, float]:
+    """(min, max, mean) exactly as ``rtppacket_analyse`` updates them, packet by packet (C semantics)."""
+    low, high, mean = minimum, 0.0, 0.0
+    for value, count in zip(values, counts, strict=True):
+        high = max(high, value)
+        if low == -1 or value < low:
+            low = value
+        mean = (mean * (count - 1) + value) / count
+    return low, high, mean
 
 
 @dataclass(frozen=True, repr=False)
@@ -653,7 +719,7 @@ class _Summary:
     packets: int
     expected: int
     lost: int
-    sequence_errors: int
+    lost_percent: float
     min_delta_ms: float
     mean_delta_ms: float
     max_delta_ms: float
@@ -661,6 +727,180 @@ class _Summary:
     mean_jitter_ms: float
     max_jitter_ms: float
     problem: bool
+    sequence_errors: int = -1  # -1: not computed (the summary path does not need it)
+
+
+def _rates(payload_type: np.ndarray, clock_rates: Mapping[int, int] | np.ndarray | None,
+           telephone_event_types: frozenset[int] | set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Clock rate (Hz, 0 = none) and telephone-event flag of every packet."""
+    pt = payload_type.astype(np.intp) & 0x7F
+    telephone = np.zeros(128, dtype=bool)
+    for p in telephone_event_types:
+        telephone[p] = p >= 96
+    if isinstance(clock_rates, np.ndarray):
+        rate = np.asarray(clock_rates, dtype=np.int64)
+        return rate, telephone[pt]
+    table = np.zeros(128, dtype=np.int64)
+    for p, value in STATIC_CLOCK_RATES.items():
+        table[p] = value
+    for p, value in (clock_rates or {}).items():
+        if p >= 96:
+            table[p] = value
+    table[telephone] = 0
+    return table[pt], telephone[pt]
+
+
+class _Timing:
+    """What ``rtppacket_analyse`` derives from arrival times and RTP timestamps (vectorised).
+
+    * ``in_time``: the timestamp is at most 2^31 ahead of the stream's first (mod 2^32);
+    * the arrival time reference (``statinfo->time``) is the last in-time packet;
+    * the nominal reference (``lastnominaltime``) is the last in-time packet with a clock;
+    * ``diff`` = |t - (t_ref + (nominal - nominal_ref))| for in-time packets with a clock,
+      nominal = ((ts - ts_first) mod 2^32) / (rate // 1000).
+    """
+
+    def __init__(self, time_ns: np.ndarray, timestamp: np.ndarray, rate: np.ndarray) -> None:
+        n = len(time_ns)
+        self.t = _ms(time_ns)
+        ts = np.asarray(timestamp, dtype=np.int64)
+        ahead = ts - ts[0]
+        self.in_time = np.where(ahead >= 0, ahead < HALF_TIMESTAMP_RANGE,
+                                ahead + (TIMESTAMP_MODULO - 1) < HALF_TIMESTAMP_RANGE)
+        self.in_time[0] = True
+        ahead %= TIMESTAMP_MODULO
+        self.with_clock = self.in_time & (rate != 0)
+        self.with_clock[0] = False
+        self.reference = _last_true_before(self.in_time)
+        self.delta = self.t - self.t[self.reference]
+        self.delta[0] = 0.0
+        self.updates = np.flatnonzero(self.with_clock)
+        self.exact_division = True
+        if len(self.updates):
+            rows = self.updates
+            divisor = (rate[rows] // 1000).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                nominal = ahead[rows].astype(np.float64) / divisor
+            self.nominal = nominal
+            previous_nominal = np.empty(len(rows))
+            previous_nominal[0] = 0.0
+            previous_nominal[1:] = nominal[:-1]
+            self.diff = np.abs(self.t[rows] - (self.t[self.reference[rows]] + (nominal - previous_nominal)))
+        else:
+            self.nominal = self.diff = np.zeros(0)
+        self.finite = bool(np.all(np.isfinite(self.diff)))
+        self.n = n
+
+
+def _sequence_summary(seq: np.ndarray, in_time: np.ndarray) -> tuple[int, bool]:
+    """(wraps counted by Wireshark's flip-flop, any wrong sequence number)."""
+    start = int(seq[0])
+    previous = np.empty_like(seq)
+    previous[0] = start
+    previous[1:] = seq[:-1]
+    set_event = in_time & ((seq < start) | ((seq == 0) & (previous == SEQUENCE_MODULO - 1)))
+    reset_event = in_time & (seq > start)
+    set_event[0] = reset_event[0] = False
+    events = np.flatnonzero(set_event | reset_event)
+    kinds = set_event[events]
+    cycles = int(np.count_nonzero(kinds & np.concatenate([[True], ~kinds[:-1]])))
+    if not in_time.all():
+        return cycles, True  # flagged anyway (wrong timestamp)
+    step = (seq[1:] - seq[:-1]) & (SEQUENCE_MODULO - 1)
+    return cycles, bool(np.any(step != 1))
+
+
+def summarize_stream(
+    time_ns: np.ndarray,
+    sequence_number: np.ndarray,
+    timestamp: np.ndarray,
+    payload_type: np.ndarray,
+    marker: np.ndarray,
+    clock_rates: Mapping[int, int] | np.ndarray | None = None,
+    telephone_event_types: frozenset[int] | set[int] = frozenset(),
+    exact: bool | None = None,
+) -> _Summary:
+    """The figures of one row of ``tshark -q -z rtp,streams`` for ONE stream (arrival order).
+
+    Parameters are those of :func:`analyze_stream`; ``exact`` forces (True) or forbids (False)
+    the sequential recurrences; by default they are used for short streams, and for long
+    ones only when a vectorised figure is too close to a printed rounding boundary.
+
+    Taught in notebook 05.
+    """
+    n = len(time_ns)
+    if n == 0:
+        raise ValueError("an RTP stream has at least one packet")
+    seq = np.asarray(sequence_number, dtype=np.int64)
+    pt = np.asarray(payload_type, dtype=np.int64) & 0x7F
+    mark = np.asarray(marker, dtype=bool)
+    rate, _ = _rates(pt, clock_rates, telephone_event_types)
+    timing = _Timing(time_ns, timestamp, rate)
+    cycles, wrong_sequence = _sequence_summary(seq, timing.in_time)
+    expected = (int(seq[-1]) + cycles * SEQUENCE_MODULO - int(seq[0]) + 1) & 0xFFFFFFFF
+    lost = _int32(expected - n)
+    lost_percent = _int32(lost * 100) / expected if expected else 0.0
+
+    comfort = (pt == COMFORT_NOISE_TYPES[0]) | (pt == COMFORT_NOISE_TYPES[1])
+    regular = timing.in_time & ~mark & ~comfort
+    regular[1:] &= ~comfort[:-1]
+    regular[0] = False
+    rows = np.flatnonzero(regular)
+    deltas = timing.delta[rows]
+    use_exact = n <= EXACT_STREAM_LENGTH if exact is None else exact
+
+    # delta: exact values; min/max by selection, the running mean checked or exact
+    if len(rows) == 0:
+        min_delta, max_delta, mean_delta = -1.0, 0.0, 0.0
+    elif np.any(deltas == -1.0):
+        min_delta, max_delta, mean_delta = _c_extremes_and_mean(deltas.tolist(), rows.tolist())
+    else:
+        min_delta, max_delta = float(deltas.min()), max(0.0, float(deltas.max()))
+        if use_exact:
+            mean_delta = _running_mean_exact(deltas, rows)
+        else:
+            mean_delta = _running_mean_fast(deltas, rows)
+            scale = float(np.max(np.abs(deltas)))
+            if not _settled(mean_delta, (20 * len(rows) + 300) * _UNIT_ROUNDOFF * scale):
+                mean_delta = _running_mean_exact(deltas, rows)
+
+    # jitter: J after each update; figures over regular packets with a clock
+    position = np.cumsum(timing.with_clock) - 1
+    jitter_rows = rows[rate[rows] != 0]
+    figures = (-1.0, 0.0, 0.0)
+    if len(jitter_rows):
+        at = position[jitter_rows]
+        counts = jitter_rows
+        if use_exact or not timing.finite:
+            values = _jitter_exact(timing.diff)[at]
+            if not timing.finite:
+                figures = _c_extremes_and_mean(values.tolist(), counts.tolist())
+            else:
+                figures = (float(values.min()), max(0.0, float(values.max())), _running_mean_exact(values, counts))
+        else:
+            values = _jitter_fast(timing.diff.copy())[at]
+            scale = float(np.max(timing.diff))
+            tolerance = 64 * _UNIT_ROUNDOFF * scale
+            low, high = float(values.min()), max(0.0, float(values.max()))
+            mean = _running_mean_fast(values, counts)
+            mean_tolerance = tolerance + (20 * len(values) + 300) * _UNIT_ROUNDOFF * scale
+            if not (_settled(low, tolerance) and _settled(high, tolerance) and _settled(mean, mean_tolerance)):
+                values = _jitter_exact(timing.diff)[at]
+                low, high = float(values.min()), max(0.0, float(values.max()))
+                mean = _running_mean_exact(values, counts)
+            figures = (low, high, mean)
+    min_jitter, max_jitter, mean_jitter = figures
+    return _Summary(
+        packets=n, expected=expected, lost=lost, lost_percent=lost_percent,
+        min_delta_ms=min_delta, mean_delta_ms=mean_delta, max_delta_ms=max_delta,
+        min_jitter_ms=min_jitter, mean_jitter_ms=mean_jitter, max_jitter_ms=max_jitter,
+        problem=wrong_sequence or not bool(timing.in_time.all()),
+    )
+
+
+def _int32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def analyze_stream(
@@ -669,7 +909,7 @@ def analyze_stream(
     timestamp: np.ndarray,
     payload_type: np.ndarray,
     marker: np.ndarray,
-    clock_rates: Mapping[int, int] | None = None,
+    clock_rates: Mapping[int, int] | np.ndarray | None = None,
     telephone_event_types: frozenset[int] | set[int] = frozenset(),
 ) -> tuple[PacketAnalysis, _Summary]:
     """Wireshark 4.0's RTP stream analysis over the packets of ONE stream (arrival order).
@@ -677,8 +917,9 @@ def analyze_stream(
     Parameters:
         time_ns: arrival times in ns, relative to the first packet of the capture.
         sequence_number, timestamp, payload_type, marker: the RTP header fields.
-        clock_rates: clock rate (Hz) of dynamic payload types (from the SDP); static types
-            use :data:`STATIC_CLOCK_RATES`. Missing or 0: no jitter for those packets.
+        clock_rates: clock rate (Hz) of dynamic payload types (from the SDP), or one rate per
+            packet (as the RTP dissector found it for that packet); static types use
+            :data:`STATIC_CLOCK_RATES`. Missing or 0: no jitter for those packets.
         telephone_event_types: dynamic types that are telephone-event (no jitter).
 
     Returns:
@@ -686,62 +927,29 @@ def analyze_stream(
 
     Taught in notebook 05.
     """
+    summary = summarize_stream(time_ns, sequence_number, timestamp, payload_type, marker, clock_rates,
+                               telephone_event_types)
     n = len(time_ns)
-    if n == 0:
-        raise ValueError("an RTP stream has at least one packet")
-    t = _ms(time_ns)
     seq = np.asarray(sequence_number, dtype=np.int64)
-    ts = np.asarray(timestamp, dtype=np.int64)
-    pt = np.asarray(payload_type, dtype=np.int64)
+    pt = np.asarray(payload_type, dtype=np.int64) & 0x7F
     mark = np.asarray(marker, dtype=bool)
-    index = np.arange(n)
+    rate, telephone = _rates(pt, clock_rates, telephone_event_types)
+    timing = _Timing(time_ns, timestamp, rate)
+    in_time = timing.in_time
 
-    # clock rate per packet (0 = no jitter)
-    table = np.zeros(128, dtype=np.int64)
-    for p, rate in STATIC_CLOCK_RATES.items():
-        table[p] = rate
-    for p, rate in (clock_rates or {}).items():
-        if p >= 96:
-            table[p] = rate
-    telephone = np.zeros(128, dtype=bool)
-    for p in telephone_event_types:
-        table[p] = 0
-        telephone[p] = p >= 96
-    rate = table[pt & 0x7F]
-
-    # timestamps: in time sequence relative to the first packet (mod 2^32); Wireshark 4.0
-    # measures nominal time from the first timestamp too (tested against tshark with
-    # wraps, reordering and garbage timestamps)
-    ahead = (ts - ts[0]) % TIMESTAMP_MODULO
-    in_time = np.where(ts >= ts[0], ahead < HALF_TIMESTAMP_RANGE, ahead <= HALF_TIMESTAMP_RANGE)
-    in_time[0] = True
-    prev = _last_true_before(in_time)  # previous in-time packet
-    delta = t - t[prev]
-    delta[0] = 0.0
-    with_clock = in_time & (rate != 0)
-    with_clock[0] = False
-    divisor = np.where(rate != 0, rate // 1000, 1).astype(np.float64)
-    nominal = (ahead - ahead[prev]).astype(np.float64) / divisor
-    diff = np.abs(t - (t[prev] + nominal))
-    updates = np.flatnonzero(with_clock)
-    jitter_at_updates = _first_order_filter(diff[updates])
+    # statinfo->jitter after each packet, skew = nominal - arrival at packets with a clock
     jitter = np.zeros(n)
-    if len(updates):
+    skew = np.zeros(n)
+    if len(timing.updates):
         holder = np.zeros(n, dtype=np.int64)
-        holder[updates] = np.arange(1, len(updates) + 1)
+        holder[timing.updates] = np.arange(1, len(timing.updates) + 1)
         holder = np.maximum.accumulate(holder)
-        jitter = np.concatenate([[0.0], jitter_at_updates])[holder]
-    # Wireshark keeps the old delta for wrong-timestamp packets; show it against the last in-time one.
+        values = _jitter_exact(timing.diff) if n <= EXACT_STREAM_LENGTH else _jitter_fast(timing.diff.copy())
+        jitter = np.concatenate([[0.0], values])[holder]
+        arrival = timing.t[timing.updates] - timing.t[0]
+        skew = np.concatenate([[0.0], timing.nominal - arrival])[holder]
+    delta = timing.delta
 
-    # skew: cumulative nominal minus cumulative arrival over packets with a clock
-    skew_set = with_clock.copy()
-    skew_set[0] = rate[0] != 0
-    nominal_sum = np.cumsum(np.where(with_clock, nominal, 0.0))
-    arrival_sum = np.cumsum(np.where(with_clock, delta, 0.0))
-    skew = np.where(skew_set, nominal_sum - arrival_sum, np.nan)
-    skew = _forward_fill(skew)
-
-    # flags
     flags = np.zeros(n, dtype=np.int64)
     flags[0] |= FLAG_FIRST
     flags[mark] |= FLAG_MARKER
@@ -750,60 +958,29 @@ def analyze_stream(
     flags[1:][comfort[:-1]] |= FLAG_FOLLOWS_COMFORT_NOISE
     flags[1:][pt[1:] != pt[:-1]] |= FLAG_PT_CHANGE
     flags[~in_time] |= FLAG_WRONG_TIMESTAMP
-    flags[telephone[pt & 0x7F]] |= FLAG_TELEPHONE_EVENT
+    flags[telephone] |= FLAG_TELEPHONE_EVENT
     flags[0] &= FLAG_FIRST | FLAG_MARKER
     regular_pt_source = _last_true_before(~comfort)
     regular_pt = pt[regular_pt_source]
     change = (~comfort) & (pt != regular_pt)
     change[0] = False
     flags[change] |= FLAG_REGULAR_PT_CHANGE
-
-    wrong_seq, cycles = _sequence_analysis(seq, in_time)
+    wrong_seq = _wrong_sequence(seq, in_time)
     flags[wrong_seq] |= FLAG_WRONG_SEQUENCE
 
-    regular = ~(mark | comfort | ~in_time)
+    regular = in_time & ~mark & ~comfort
     regular[1:] &= ~comfort[:-1]
     regular[0] = False
-    counts = index  # packets seen before packet i
-    reg_idx = np.flatnonzero(regular)
-    if len(reg_idx):
-        d = delta[reg_idx]
-        min_delta, max_delta = float(d.min()), max(0.0, float(d.max()))
-        mean_delta = _running_mean(d, counts[reg_idx])
-    else:
-        min_delta, max_delta, mean_delta = -1.0, 0.0, 0.0
-    jit_idx = reg_idx[rate[reg_idx] != 0]
-    if len(jit_idx):
-        j = jitter[jit_idx]
-        min_jitter, max_jitter = float(j.min()), max(0.0, float(j.max()))
-        mean_jitter = _running_mean(j, counts[jit_idx])
-    else:
-        min_jitter, max_jitter, mean_jitter = -1.0, 0.0, 0.0
-
-    expected = int(seq[-1]) + cycles * SEQUENCE_MODULO - int(seq[0]) + 1
-    summary = _Summary(
-        packets=n, expected=expected, lost=expected - n, sequence_errors=int(np.count_nonzero(wrong_seq)),
-        min_delta_ms=min_delta, mean_delta_ms=mean_delta, max_delta_ms=max_delta,
-        min_jitter_ms=min_jitter, mean_jitter_ms=mean_jitter, max_jitter_ms=max_jitter,
-        problem=bool(np.any(wrong_seq) or not np.all(in_time)),
-    )
     analysis = PacketAnalysis(
         sequence_number=seq, delta_ms=delta, jitter_ms=jitter, skew_ms=skew, flags=flags, regular=regular,
         payload_type=pt,
     )
+    summary = _Summary(**{**summary.__dict__, "sequence_errors": int(np.count_nonzero(wrong_seq))})
     return analysis, summary
 
 
-def _forward_fill(values: np.ndarray) -> np.ndarray:
-    valid = ~np.isnan(values)
-    idx = np.where(valid, np.arange(len(values)), 0)
-    idx = np.maximum.accumulate(idx)
-    out = values[idx]
-    return np.where(np.isnan(out), 0.0, out)
-
-
-def _sequence_analysis(seq: np.ndarray, in_time: np.ndarray) -> tuple[np.ndarray, int]:
-    """Wrong-sequence flags and the number of 16-bit wraps, with Wireshark's state machine.
+def _wrong_sequence(seq: np.ndarray, in_time: np.ndarray) -> np.ndarray:
+    """Wrong-sequence flags, with Wireshark's state machine.
 
     The state ``seq_num`` is the sequence number of the last *accepted* packet: in-time
     packets are accepted unless they are late or duplicated (at most 0xFF00 behind). The
@@ -813,6 +990,7 @@ def _sequence_analysis(seq: np.ndarray, in_time: np.ndarray) -> tuple[np.ndarray
     n = len(seq)
     accepted = in_time.copy()
     accepted[0] = True
+    state = seq[_last_true_before(accepted)]
     for _ in range(32):
         state = seq[_last_true_before(accepted)]
         behind = state - seq
@@ -832,17 +1010,7 @@ def _sequence_analysis(seq: np.ndarray, in_time: np.ndarray) -> tuple[np.ndarray
     next_ok = (seq == state + 1) | ((state == SEQUENCE_MODULO - 1) & (seq == 0))
     wrong = np.where(in_time, ~next_ok, seq <= state)
     wrong[0] = False
-
-    # wraps: a set/reset flip-flop ("under") on in-time packets
-    start = int(seq[0])
-    previous = np.concatenate([[start], seq[:-1]])
-    set_event = in_time & ((seq < start) | ((seq == 0) & (previous == SEQUENCE_MODULO - 1)))
-    reset_event = in_time & (seq > start)
-    set_event[0] = reset_event[0] = False
-    events = np.flatnonzero(set_event | reset_event)
-    kinds = set_event[events]
-    cycles = int(np.count_nonzero(kinds & np.concatenate([[True], ~kinds[:-1]])))
-    return wrong, cycles
+    return wrong
 
 
 # ====================================================================== stream objects
@@ -881,8 +1049,13 @@ class StreamStats:
 
     @property
     def lost_percent(self) -> float:
-        """Lost packets in % of the expected ones (as tshark's "Lost" column)."""
-        return self.lost * 100.0 / self.expected if self.expected else 0.0
+        """Lost packets in % of the expected ones (as tshark's "Lost" column).
+
+        tshark computes it in C integers: ``(int32)(lost * 100) / (double)(uint32)expected``,
+        so a negative "expected" (reordering before the first packet) prints ``-0.0``.
+        """
+        expected = self.expected & 0xFFFFFFFF
+        return _int32(self.lost * 100) / expected if expected else 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The ``voiplab analyze --json`` object (exactly :attr:`JSON_KEYS`)."""
@@ -941,6 +1114,11 @@ class RtpStream:
         rtpmap: dynamic payload type -> (encoding name, clock rate), from the SDP.
         payload_data, payload_offset, payload_length: the payload bytes of packet i are
             ``payload_data[payload_offset[i]:payload_offset[i] + payload_length[i]]``.
+        default_names: names of dynamic payload types not in ``rtpmap`` (tshark's defaults).
+        clock_rate: the clock rate (Hz, 0 = no jitter) of every packet, when it differs
+            between packets (an SDP renegotiation); default: from ``rtpmap`` and the static types.
+        payload_names: tshark's "Payload" column (every payload type of the stream, in
+            payload type order); default: built from ``rtpmap`` and ``default_names``.
 
     Taught in notebook 05.
     """
@@ -961,45 +1139,63 @@ class RtpStream:
     payload_offset: np.ndarray | None = None
     payload_length: np.ndarray | None = None
     default_names: Mapping[int, str] = field(default_factory=dict)
+    clock_rate: np.ndarray | None = None
+    payload_names: str | None = None
 
     def __len__(self) -> int:
         return len(self.time_ns)
 
     @property
     def payload_name(self) -> str:
-        """The payload name of the first packet, as tshark prints it."""
-        first = int(self.payload_type[0])
-        names = {pt: name for pt, (name, _rate) in self.rtpmap.items()}
-        if first > 95 and first not in names and first in self.default_names:
-            return self.default_names[first]
-        return payload_name(first, names)
+        """tshark's "Payload" column: the names of all payload types of the stream, by number."""
+        if self.payload_names is not None:
+            return self.payload_names
+        names: dict[int, str] | None = {pt: name for pt, (name, _rate) in self.rtpmap.items()} or None
+        if names is not None or self.default_names:
+            names = {**self.default_names, **(names or {})}
+        present = np.flatnonzero(np.bincount(np.asarray(self.payload_type, dtype=np.intp) & 0x7F, minlength=128))
+        return ", ".join(payload_name(int(pt), names) for pt in present)
 
-    def _analysis(self) -> tuple[PacketAnalysis, _Summary]:
-        cached = self.__dict__.get("_cached")
+    def _rate_arguments(self) -> tuple[Mapping[int, int] | np.ndarray, frozenset[int]]:
+        if self.clock_rate is not None:
+            return self.clock_rate, frozenset(
+                pt for pt, (name, _rate) in self.rtpmap.items() if name.lower().startswith(TELEPHONE_EVENT))
+        rates = {pt: clock_rate(pt, name, rate) for pt, (name, rate) in self.rtpmap.items()}
+        events = frozenset(pt for pt, (name, _rate) in self.rtpmap.items() if name.lower().startswith(TELEPHONE_EVENT))
+        return rates, events
+
+    def _summary(self) -> _Summary:
+        cached = self.__dict__.get("_cached_summary")
         if cached is None:
-            rates = {pt: clock_rate(pt, name, rate) for pt, (name, rate) in self.rtpmap.items()}
-            events = {pt for pt, (name, _rate) in self.rtpmap.items() if name.lower().startswith(TELEPHONE_EVENT)}
-            cached = analyze_stream(self.time_ns, self.sequence_number, self.timestamp, self.payload_type,
-                                    self.marker, rates, frozenset(events))
-            object.__setattr__(self, "_cached", cached)
+            rates, events = self._rate_arguments()
+            cached = summarize_stream(self.time_ns, self.sequence_number, self.timestamp, self.payload_type,
+                                      self.marker, rates, events)
+            object.__setattr__(self, "_cached_summary", cached)
         return cached
 
     @property
     def analysis(self) -> PacketAnalysis:
         """The per-packet table (delta, jitter, skew, status) of Wireshark's RTP analysis."""
-        return self._analysis()[0]
+        cached = self.__dict__.get("_cached_analysis")
+        if cached is None:
+            rates, events = self._rate_arguments()
+            cached = analyze_stream(self.time_ns, self.sequence_number, self.timestamp, self.payload_type,
+                                    self.marker, rates, events)
+            object.__setattr__(self, "_cached_analysis", cached)
+            object.__setattr__(self, "_cached_summary", cached[1])
+        return cached[0]
 
     @property
     def stats(self) -> StreamStats:
         """The tshark-identical statistics of this stream."""
-        s = self._analysis()[1]
+        s = self._summary()
         return StreamStats(
             src=self.src, src_port=self.src_port, dst=self.dst, dst_port=self.dst_port, ssrc=self.ssrc,
             payload=self.payload_name, packets=s.packets, lost=s.lost, expected=s.expected,
             min_delta_ms=s.min_delta_ms, mean_delta_ms=s.mean_delta_ms, max_delta_ms=s.max_delta_ms,
             min_jitter_ms=s.min_jitter_ms, mean_jitter_ms=s.mean_jitter_ms, max_jitter_ms=s.max_jitter_ms,
-            start=float(self.time_ns[0]) / 1e9, end=float(self.time_ns[-1]) / 1e9,
-            sequence_errors=s.sequence_errors, problem=s.problem,
+            start=ns_to_seconds(int(self.time_ns[0])), end=ns_to_seconds(int(self.time_ns[-1])),
+            sequence_errors=max(s.sequence_errors, 0), problem=s.problem,
         )
 
     @property
