@@ -58,8 +58,10 @@ def pbx():
         find_asterisk()
     except PbxError as e:
         require(False, "Asterisk", str(e))
-    p = Pbx()
-    started = p.start()
-    yield p
+    from voiplab.lab import Lab
+
+    lab = Lab()
+    started = lab.pbx.start()
+    yield lab.pbx
     if started:
-        p.stop()
+        lab.down()  # also the simulated Alcatel that notebooks and tests started

@@ -44,6 +44,7 @@ import numpy as np
 
 from .config import Account, LabConfig, load_config
 from .errors import PhoneError, VoipLabError
+from .pbx import pid_alive, state_dir
 
 __all__ = [
     "ALCATEL_MORSE_TEXT",
@@ -123,22 +124,7 @@ def detect_alcatel_signal(samples: np.ndarray, rate: int, tolerance: float = 0.0
 
 
 def _default_lab_dir() -> Path:
-    from .pbx import state_dir
-
     return state_dir() / "lab"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 class SimulatedAlcatel:
@@ -201,7 +187,7 @@ class SimulatedAlcatel:
             pid = int(self.pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return None
         with contextlib.suppress(OSError):
             if b"voiplab.alcatel" not in Path(f"/proc/{pid}/cmdline").read_bytes():
@@ -282,9 +268,9 @@ class SimulatedAlcatel:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
             deadline = time.monotonic() + wait
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 break
         for p in (self.pid_file, self.socket_path):
             with contextlib.suppress(OSError):

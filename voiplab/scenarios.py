@@ -558,18 +558,7 @@ def record_call(lab: Lab | Any = None, caller: str = "rpi", number: str = "5001"
             time.sleep(DTMF_DELAY_S)
             call.send_dtmf(dtmf)
         time.sleep(max(0.0, seconds - (time.monotonic() - start)))
-        call.hangup()
-        call.wait("DISCONNECTED", timeout=10)
-        remote: dict[str, Any] = {}
-        if sim is not None:
-            remote = sim.wait_call_ended(timeout=10)
-        elif callee_phone is not None:
-            _wait(lambda: not callee_phone.calls, 5.0)
-        pcap = recorder.stop()
-        trace = phone.trace()
-        recording = _recording_of(call)
-        stats = call.stats()
-        remote_recording = _wav_or_none(remote.get("recording"))
+        remote, pcap, trace, recording, stats = _hang_up(call, phone, sim, callee_phone, recorder)
     except BaseException:
         if recorder is not None:
             recorder.abort()
@@ -579,7 +568,22 @@ def record_call(lab: Lab | Any = None, caller: str = "rpi", number: str = "5001"
         if callee_phone is not None:
             callee_phone.close()
     return _finish(name, config, recorder, pcap, trace, recording=recording, call_stats=stats,
-                   call_id=call.call_id, remote=remote, remote_recording=remote_recording, dtmf_sent=dtmf)
+                   call_id=call.call_id, remote=remote, remote_recording=_wav_or_none(remote.get("recording")),
+                   dtmf_sent=dtmf)
+
+
+def _hang_up(call: Any, phone: Phone, sim: Any, other_phone: Phone | None,
+             recorder: _Recorder) -> tuple[dict[str, Any], Path | None, list[dict[str, Any]], Any, dict[str, Any]]:
+    """Hang up ``call``, wait for the other side, stop the capture; what the experiment keeps."""
+    call.hangup()
+    call.wait("DISCONNECTED", timeout=10)
+    remote: dict[str, Any] = {}
+    if sim is not None:
+        remote = sim.wait_call_ended(timeout=10)
+    elif other_phone is not None:
+        _wait(lambda: not other_phone.calls, 5.0)
+    pcap = recorder.stop()
+    return remote, pcap, phone.trace(), _recording_of(call), call.stats()
 
 
 def _wait_answered(call: Any, phone: Phone, sim: Any, callee_phone: Phone | None, timeout: float) -> None:
@@ -662,17 +666,7 @@ def record_incoming_call(lab: Lab | Any = None, from_: str = "alcatel", to: str 
         incoming.wait("CONFIRMED", timeout=10)
         _wait(lambda: _received_reinvite(phone, 0), 1.0)
         time.sleep(seconds)
-        incoming.hangup()
-        incoming.wait("DISCONNECTED", timeout=10)
-        remote: dict[str, Any] = {}
-        if sim is not None:
-            remote = sim.wait_call_ended(timeout=10)
-        elif caller_phone is not None:
-            _wait(lambda: not caller_phone.calls, 5.0)
-        pcap = recorder.stop()
-        trace = phone.trace()
-        recording = _recording_of(incoming)
-        stats = incoming.stats()
+        remote, pcap, trace, recording, stats = _hang_up(incoming, phone, sim, caller_phone, recorder)
     except BaseException:
         if recorder is not None:
             recorder.abort()

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from .config import Account, LabConfig, load_config
-from .errors import PhoneError, WebRtcError
+from .errors import WebRtcError
 from .pbx import Pbx, state_dir
 
 __all__ = [
