@@ -6,7 +6,8 @@ included) and prints a side-by-side table; exits 1 if any figure differs.
 
     python benchmarks/bench_rtp.py [--dir /tmp/voiplab-bench] [--sizes 100000 1000000] [--repeat 5]
 
-Wall times are best-of-N and median (the machine may be shared). Peak memory comes from ``/usr/bin/time -v`` when present, else from getrusage(RUSAGE_CHILDREN).
+Wall times are best-of-N and median (the machine may be shared). Peak memory comes from
+``/usr/bin/time -v`` when present, else from getrusage(RUSAGE_CHILDREN).
 Taught in notebook 05 (why numpy over raw records, not a Python object per packet).
 """
 

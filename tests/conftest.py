@@ -52,7 +52,7 @@ def data_dir() -> Path:
 def pbx():
     """The local lab's real Asterisk, started for the test session (left running if it already was)."""
     from voiplab.errors import PbxError
-    from voiplab.pbx import Pbx, find_asterisk
+    from voiplab.pbx import find_asterisk
 
     try:
         find_asterisk()

@@ -130,7 +130,8 @@ def reference(time_ns, seq, ts, pt, marker, rates):
             continue
         first = s_["first_ts"]
         in_time = (first <= t and t - first < 2**31) or (first > t and (0xFFFFFFFF - first) + t < 2**31)
-        if s < s_["start_seq"] and in_time and not s_["under"] or s == 0 and s_["stop"] == 65535 and in_time and not s_["under"]:
+        wrapped = s < s_["start_seq"] or s == 0 and s_["stop"] == 65535
+        if wrapped and in_time and not s_["under"]:
             s_["cycles"] += 1
             s_["under"] = True
         elif s > s_["start_seq"] and in_time and s_["under"]:
@@ -266,7 +267,8 @@ def test_long_streams_use_the_vectorised_path_and_agree():
 def test_lost_percent_with_negative_expected_prints_minus_zero():
     """Is a negative "expected" (last seq before the first) shown as tshark does: -0.0 %?"""
     t = np.arange(3) * 20_000_000
-    _, s = analyze_stream(t, np.array([100, 101, 50]), np.array([10000, 10160, 5000]), np.zeros(3, int), np.zeros(3, bool))
+    _, s = analyze_stream(t, np.array([100, 101, 50]), np.array([10000, 10160, 5000]),
+                          np.zeros(3, int), np.zeros(3, bool))
     stats = StreamStats("a", 1, "b", 2, 3, "g711U", 3, s.lost, s.expected, 0, 0, 0, 0, 0, 0, 0, 0)
     assert s.lost == -52 and f"{stats.lost_percent:.1f}" == "-0.0"
 

@@ -173,7 +173,8 @@ def _sip_rows(table: UdpTable) -> np.ndarray:
     b0 = table["rtp_b0"]
     letters = np.flatnonzero((b0 >= ord("A")) & (b0 <= ord("U")))
     if len(letters):
-        prefix = ((table["rtp_b0"][letters].astype(np.uint32) << 24) | (table["rtp_b1"][letters].astype(np.uint32) << 16)
+        prefix = ((table["rtp_b0"][letters].astype(np.uint32) << 24)
+                  | (table["rtp_b1"][letters].astype(np.uint32) << 16)
                   | table["rtp_seq"][letters])
         match = np.zeros(len(letters), dtype=bool)
         for known in SIP_PREFIXES:

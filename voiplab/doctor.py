@@ -47,7 +47,8 @@ def _check_pjsua2() -> Check:
     try:
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
-        return Check("pjsua2", False, "importing pjsua2 hung", "reinstall it: pip install --force-reinstall pjsua2-python")
+        return Check("pjsua2", False, "importing pjsua2 hung",
+                     "reinstall it: pip install --force-reinstall pjsua2-python")
     if res.returncode == 0:
         version = (res.stdout.strip().splitlines() or ["?"])[-1]
         return Check("pjsua2", True, f"pjsua2 {version}")

@@ -716,6 +716,7 @@ def _read_pcapng_udp(data: np.ndarray, path: str) -> tuple[int, _Builder, int, t
     for lo in range(0, total, _CHUNK):
         hi = min(lo + _CHUNK, total)
         window = _windows(data, starts[lo:hi], _WINDOW)
-        decoded = _decode_chunk(data, window, starts[lo:hi], caplen[lo:hi], single if single is not None else link[lo:hi])
+        links = single if single is not None else link[lo:hi]
+        decoded = _decode_chunk(data, window, starts[lo:hi], caplen[lo:hi], links)
         builder.add(decoded, starts[lo:hi], time_ns[lo:hi], lo)
     return total, builder, int(time_ns[0]) if total else 0, linktypes, truncated

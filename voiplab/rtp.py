@@ -604,10 +604,8 @@ def _running_mean_exact(values: np.ndarray, counts: np.ndarray) -> float:
     """Wireshark's mean: m = (m * (N - 1) + x) / N at each update, N = packets seen before."""
     from itertools import accumulate
 
-    result = 0.0
-    for result in accumulate(zip(values.tolist(), counts.tolist(), strict=True),
-                             lambda m, xn: (m * (xn[1] - 1) + xn[0]) / xn[1], initial=0.0):
-        pass
+    *_, result = accumulate(zip(values.tolist(), counts.tolist(), strict=True),
+                            lambda m, xn: (m * (xn[1] - 1) + xn[0]) / xn[1], initial=0.0)
     return float(result)
 
 
