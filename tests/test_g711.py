@@ -10,8 +10,9 @@ import pytest
 from voiplab import g711
 
 with warnings.catch_warnings():
+    # audioop (deprecated, removed in Python 3.13) is an independent oracle: the course runs 3.11
     warnings.simplefilter("ignore", DeprecationWarning)
-    audioop = pytest.importorskip("audioop")
+    import audioop
 
 ALL_CODES = bytes(range(256))
 ALL_SAMPLES = np.arange(-32768, 32768, dtype=np.int16)
