@@ -11,7 +11,8 @@
     voiplab flow FILE [--json] [--png OUT]
     voiplab analyze FILE [--json] [--heuristic]
     voiplab provision alcatel|serve ...
-    voiplab webrtc certs ...
+    voiplab webrtc certs|up|serve|url|build|down ...
+    voiplab exercises release SOURCE OUT | grade NOTEBOOK [--source S] [--json]
 
 Commands of other modules are imported only when used, so ``voiplab analyze``
 starts fast.
@@ -33,6 +34,7 @@ PLUGIN_COMMANDS = {
     "analyze": "voiplab._cli_analyze",
     "provision": "voiplab._cli_provision",
     "webrtc": "voiplab._cli_certs",
+    "exercises": "voiplab._cli_exercises",
 }
 
 
