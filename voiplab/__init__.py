@@ -69,6 +69,7 @@ _LAZY: dict[str, str] = {
     "WebRtcLab": "webrtc",
     "BrowserPhone": "webrtc",
     "start_webrtc_lab": "webrtc",
+    "call_panel": "widgets",
     "make_certificates": "certs",
 }
 
@@ -118,6 +119,7 @@ __all__ = [
     "__version__",
     "alaw_decode",
     "analyze",
+    "call_panel",
     "analyze_stream",
     "compute_response",
     "estimate_quality",
