@@ -7,6 +7,10 @@ replicated with a different Call-ID per copy), then times in one run:
 * voiplab ``SipMessage.parse`` on the payloads (parsing only),
 * voiplab ``read_sip`` on the file (pcap reading + UDP/IP decoding + parsing),
 * voiplab ``read_sip`` + the typed fields tshark is asked for (method/status, CSeq, Call-ID),
+* voiplab ``read_sip`` + every header as a :class:`~voiplab.sip.Header` (``message.headers``
+  is built on first use, so this is the cost of code that walks all the headers),
+* voiplab ``read_sip`` as a whole process (Python start-up, imports, reading), to compare
+  with tshark's whole process,
 * ``tshark -r F -T fields -e sip.Method -e sip.Status-Code -e sip.CSeq -e sip.Call-ID``
   (whole process, and minus its start-up time measured on a one-message file).
 
@@ -113,6 +117,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             ("voiplab read_sip + method/status, CSeq, Call-ID", best(fields, args.repeat), len(found))
         )
+
+        def every_header() -> None:
+            for m in read_sip(path):
+                _ = m.message.headers
+
+        rows.append(("voiplab read_sip + every header", best(every_header, args.repeat), len(found)))
+        script = "import sys; from voiplab.capture import read_sip; print(len(read_sip(sys.argv[1])))"
+
+        def run_voiplab() -> None:
+            subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, check=True)
+
+        rows.append(("voiplab read_sip (whole process)", best(run_voiplab, args.repeat), len(found)))
         tshark = shutil.which("tshark")
         if tshark:
             command = [tshark, "-r", str(path), "-Y", "sip", "-T", "fields"]

@@ -193,7 +193,9 @@ def test_streams_go_via_the_pbx_then_direct(captured_call):
     direct = [s for s, p in zip(stats, paths, strict=True) if p.startswith("direct")]
     assert {(s.src, s.dst) for s in direct} == {(RPI, ALCATEL), (ALCATEL, RPI)}
     via = [s for s, p in zip(stats, paths, strict=True) if p == "via the PBX"]
-    assert max(s.start for s in via) < min(s.start for s in direct)
+    # RTP starts via the PBX; at hang-up Asterisk may re-INVITE a phone back to itself, so a
+    # short via-PBX stream can also follow the direct ones
+    assert min(s.start for s in via) < min(s.start for s in direct)
     assert "direct (phone to phone)" in captured_call.streams_table()._repr_html_()
 
 

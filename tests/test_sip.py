@@ -444,3 +444,11 @@ def test_fuzz_random_bytes(data: bytes) -> None:
         return
     assert bytes(message) == data
     _exercise(message)
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "1" * 5000, "12a"])
+def test_content_length_that_is_not_ascii_digits_is_a_parse_error(length: str) -> None:
+    """Is a Content-Length of Unicode digits or thousands of digits a SipParseError, never a ValueError?"""
+    data = f"OPTIONS sip:127.0.0.80 SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: {length}\r\n\r\n".encode()
+    with pytest.raises(SipParseError, match="is not a number: it must be the body size in bytes"):
+        SipMessage.parse(data)

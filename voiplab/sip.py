@@ -13,7 +13,9 @@ Parsing keeps every byte: the original header names, separators, folding and lin
 endings are kept, so ``bytes(SipMessage.parse(data)) == data`` for every message that
 parses. Lookups are case-insensitive and understand the compact forms (``i`` is
 ``Call-ID``, ``v`` is ``Via``...). Typed views (:class:`Uri`, :class:`NameAddr`,
-:class:`Via`, :class:`CSeq`, :class:`AuthHeader`) are parsed on demand.
+:class:`Via`, :class:`CSeq`, :class:`AuthHeader`) are parsed on demand; so are the
+:class:`Header` objects of a message in the usual form (CRLF line endings, no folding):
+parsing checks every line, and ``message.headers`` builds them when first read.
 
 The only exception :meth:`SipMessage.parse` raises is :class:`SipParseError`,
 whatever the input; typed accessors raise :class:`SipParseError` too.
@@ -57,6 +59,8 @@ __all__ = [
     "message_length",
 ]
 
+#: Content-Length is 1*DIGIT (RFC 3261 20.14); more digits than this cannot be a real body size
+MAX_CONTENT_LENGTH_DIGITS = 10
 SIP_DEFAULT_PORT = 5060
 SIPS_DEFAULT_PORT = 5061
 SIP_VERSION = "SIP/2.0"
@@ -164,6 +168,9 @@ _VIA_RE = re.compile(
 _CSEQ_RE = re.compile(rf"\s*([0-9]+)\s+({_TOKEN})\s*")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
+_ANGLE_OR_COMMA_RE = re.compile(r"[<>,]")
+# Status codes as written on a status line ("100".."699") -> their value.
+_STATUS_CODES: dict[str, int] = {str(code): code for code in range(100, 700)}
 
 
 def _canonical(name: str) -> str:
@@ -191,6 +198,24 @@ def _key(name: str) -> str:
     return key
 
 
+# Header-name prefixes of plain header lines (``"Call-ID:"``, ``"l :"``): the text before and
+# including the first colon -> (the name as written, its lookup key). Only valid tokens get in.
+_PLAIN_NAMES: dict[str, tuple[str, str]] = {}
+
+
+def _plain_name(prefix: str) -> tuple[str, str] | None:
+    """(name, key) of a header line's text up to its first colon, or ``None`` if not ``token [WSP] :``."""
+    found = _PLAIN_NAMES.get(prefix)
+    if found is None:
+        name = prefix[:-1].rstrip(" \t")
+        if not prefix.endswith(":") or not _TOKEN_RE.fullmatch(name):
+            return None
+        found = (name, _key(name))
+        if len(_PLAIN_NAMES) < _KEYS_MAX:
+            _PLAIN_NAMES[prefix] = found
+    return found
+
+
 def split_commas(text: str) -> list[str]:
     """Split a header value on the commas that separate list elements.
 
@@ -198,6 +223,23 @@ def split_commas(text: str) -> list[str]:
 
     Taught in notebook 03.
     """
+    if '"' not in text:  # no quoted strings: only <...> protects a comma
+        if "<" not in text and ">" not in text:
+            pieces = text.split(",")
+        else:
+            pieces = []
+            start = angle = 0
+            for match in _ANGLE_OR_COMMA_RE.finditer(text):
+                char = match.group()
+                if char == "<":
+                    angle += 1
+                elif char == ">":
+                    angle = max(0, angle - 1)
+                elif angle == 0:
+                    pieces.append(text[start : match.start()])
+                    start = match.start() + 1
+            pieces.append(text[start:])
+        return [part for part in map(str.strip, pieces) if part]
     parts: list[str] = []
     start = 0
     in_quotes = False
@@ -249,6 +291,8 @@ def split_params(text: str) -> tuple[tuple[str, str | None], ...]:
 
 
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    if '"' not in text:
+        return text.split(separator)
     parts: list[str] = []
     start = 0
     in_quotes = False
@@ -784,14 +828,33 @@ class Headers(tuple[Header, ...]):
     Taught in notebook 03.
     """
 
-    _index: dict[str, list[int]]
+    # lookup key -> the position of the only header with that key, or the positions of all
+    # of them when it is repeated (few containers: fewer objects for the garbage collector)
+    _index: dict[str, int | list[int]]
 
     def __new__(cls, items: Iterable[Header] = ()) -> Headers:
         self = super().__new__(cls, items)
-        index: dict[str, list[int]] = {}
-        for position, header in enumerate(self):
-            index.setdefault(header.key, []).append(position)
-        self._index = index
+        self._index = _positions([header.key for header in self])
+        return self
+
+    @classmethod
+    def _from_plain_lines(cls, text: str) -> Headers:
+        """The headers of plain header lines (``token [WSP] : value CRLF`` each, as
+        :func:`_parse_plain` checked them): the same as parsing them, in one quick pass."""
+        items: list[Header] = []
+        keys: list[str] = []
+        plain_names = _PLAIN_NAMES
+        lines = text.split("\r\n")
+        lines.pop()  # after the last CRLF
+        for line in lines:
+            colon = line.find(":")
+            found = plain_names.get(line[: colon + 1]) or _plain_name(line[: colon + 1])
+            assert found is not None
+            name, key = found
+            items.append(Header(name, line[colon + 1 :].strip(" \t"), line + "\r\n"))
+            keys.append(key)
+        self = super().__new__(cls, items)
+        self._index = _positions(keys)
         return self
 
     @overload
@@ -816,16 +879,23 @@ class Headers(tuple[Header, ...]):
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first header called ``name`` (any case, compact or long), or ``default``."""
-        positions = self._index.get(_key(name))
-        return tuple.__getitem__(self, positions[0]).value if positions else default
+        position = self._index.get(_key(name))
+        if position is None:
+            return default
+        return tuple.__getitem__(self, position if isinstance(position, int) else position[0]).value
 
     def get_all(self, name: str) -> list[str]:
         """The values of every header called ``name``, in order (one per header line)."""
-        return [tuple.__getitem__(self, i).value for i in self._index.get(_key(name), ())]
+        return [header.value for header in self.find(name)]
 
     def find(self, name: str) -> list[Header]:
         """Every :class:`Header` called ``name``, in order."""
-        return [tuple.__getitem__(self, i) for i in self._index.get(_key(name), ())]
+        position = self._index.get(_key(name))
+        if position is None:
+            return []
+        if isinstance(position, int):
+            return [tuple.__getitem__(self, position)]
+        return [tuple.__getitem__(self, i) for i in position]
 
     def values(self, name: str) -> list[str]:
         """Every value of a header, splitting comma-separated lists (Via, Contact, Allow...).
@@ -845,6 +915,20 @@ class Headers(tuple[Header, ...]):
 
     def __repr__(self) -> str:
         return f"Headers({', '.join(h.name for h in self)})"
+
+
+def _positions(keys: list[str]) -> dict[str, int | list[int]]:
+    """The index of :class:`Headers`: key -> position, or -> positions for a repeated key."""
+    index: dict[str, int | list[int]] = {}
+    for position, key in enumerate(keys):
+        found = index.get(key)
+        if found is None:
+            index[key] = position
+        elif isinstance(found, int):
+            index[key] = [found, position]
+        else:
+            found.append(position)
+    return index
 
 
 # ---------------------------------------------------------------------------- messages
@@ -894,7 +978,7 @@ def message_length(data: bytes) -> int | None:
         name, colon, value = line.partition(":")
         if colon and _key(name) == "content-length":
             value = value.strip()
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit() and len(value) <= MAX_CONTENT_LENGTH_DIGITS):
                 raise SipParseError(
                     f"SIP Content-Length {value!r} is not a number: it must be the body size in bytes",
                     offset=start,
@@ -966,6 +1050,15 @@ class SipMessage:
                 "'OPTIONS sip:127.0.0.80 SIP/2.0' or a status line such as 'SIP/2.0 200 OK'",
                 offset=0,
             )
+        if cls is SipMessage:
+            message = _parse_plain(data)
+            if message is not None:
+                return message
+        return cls._parse_general(data)
+
+    @classmethod
+    def _parse_general(cls, data: bytes) -> SipMessage:
+        """Parse any message, line by line: folding, bare LF, preamble, and every error."""
         start = _skip_preamble(data)
         if start == len(data):
             raise SipParseError(
@@ -1052,7 +1145,8 @@ class SipMessage:
         body, trailing = rest, b""
         length_text = header_tuple.get("content-length")
         if length_text is not None:
-            if not length_text.isdigit():
+            if not (length_text.isascii() and length_text.isdigit()
+                    and len(length_text) <= MAX_CONTENT_LENGTH_DIGITS):
                 raise SipParseError(
                     f"SIP Content-Length {length_text[:20]!r} is not a number: "
                     "it must be the body size in bytes",
@@ -1080,6 +1174,38 @@ class SipMessage:
             preamble=data[:start].decode("ascii"),
             trailing=trailing,
         )
+
+    # ----------------------------------------------------------- headers built on first use
+    #
+    # A message from _parse_plain keeps its header lines as one string ("_header_text") and
+    # builds the Header objects when `headers` is first read; until then the typed views
+    # look their header up in a dict of first values ("_header_values"), built on first use.
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> object:
+            if name == "headers":
+                state = self.__dict__
+                text = state.get("_header_text")
+                if text is not None:
+                    headers = state["headers"] = Headers._from_plain_lines(text)
+                    state.pop("_header_text", None)  # the headers hold the same text now
+                    state.pop("_header_values", None)
+                    return headers
+                if "headers" in state:  # built meanwhile by another thread
+                    return state["headers"]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _header(self, key: str) -> str | None:
+        """``self.headers.get(key)`` for a lookup key, without building the headers of a parsed message."""
+        state = self.__dict__
+        values = state.get("_header_values")
+        if values is None:
+            text = state.get("_header_text")
+            if text is None:
+                return self.headers.get(key)
+            values = state["_header_values"] = _first_values(text)
+        return values.get(key)  # type: ignore[no-any-return]
 
     # ----------------------------------------------------------- building
 
@@ -1151,7 +1277,10 @@ class SipMessage:
     # ----------------------------------------------------------- serialising
 
     def __bytes__(self) -> bytes:
-        head = self.preamble + self.start_line + self.start_eol + "".join(map(str, self.headers))
+        header_text = self.__dict__.get("_header_text")
+        if header_text is None:
+            header_text = "".join(map(str, self.headers))
+        head = self.preamble + self.start_line + self.start_eol + header_text
         return (head + self.blank_line).encode("utf-8", "surrogateescape") + self.body + self.trailing
 
     def __str__(self) -> str:
@@ -1177,24 +1306,24 @@ class SipMessage:
     @property
     def call_id(self) -> str | None:
         """The Call-ID (``i``), or ``None``."""
-        return self.headers.get("call-id")
+        return self._header("call-id")
 
     @property
     def cseq(self) -> CSeq | None:
         """The CSeq, parsed, or ``None``."""
-        value = self.headers.get("cseq")
+        value = self._header("cseq")
         return CSeq.parse(value) if value is not None else None
 
     @property
     def from_(self) -> NameAddr | None:
         """The From header (``f``), parsed, or ``None``."""
-        value = self.headers.get("from")
+        value = self._header("from")
         return NameAddr.parse(value) if value is not None else None
 
     @property
     def to(self) -> NameAddr | None:
         """The To header (``t``), parsed, or ``None``."""
-        value = self.headers.get("to")
+        value = self._header("to")
         return NameAddr.parse(value) if value is not None else None
 
     @property
@@ -1217,7 +1346,11 @@ class SipMessage:
     @property
     def top_via(self) -> Via | None:
         """The first Via value, or ``None``."""
-        values = self.headers.values("via")
+        first = self._header("via")
+        if first is None:
+            return None
+        # the first value of the first Via header, unless that header has no value at all
+        values = split_commas(first) or self.headers.values("via")
         return Via.parse(values[0]) if values else None
 
     @property
@@ -1238,7 +1371,7 @@ class SipMessage:
         Raises:
             SipParseError: the value is not a number.
         """
-        value = self.headers.get("max-forwards")
+        value = self._header("max-forwards")
         if value is None:
             return None
         if not value.isdigit():
@@ -1250,13 +1383,13 @@ class SipMessage:
     @property
     def content_type(self) -> str | None:
         """The media type of the body (``"application/sdp"``), lower case, without parameters."""
-        value = self.headers.get("content-type")
+        value = self._header("content-type")
         return value.split(";", 1)[0].strip().lower() if value else None
 
     @property
     def content_length(self) -> int | None:
         """The declared Content-Length, or ``None``."""
-        value = self.headers.get("content-length")
+        value = self._header("content-length")
         return int(value) if value is not None and value.isdigit() else None
 
     def auth(self, name: str) -> tuple[AuthHeader, ...]:
@@ -1307,8 +1440,9 @@ class SipMessage:
         return f"{self.status} {self.reason}".strip()
 
     def __repr__(self) -> str:
-        cseq = self.headers.get("cseq", "?")
-        call_id = self.headers.get("call-id", "?")
+        cseq = self._header("cseq")
+        call_id = self._header("call-id")
+        cseq, call_id = ("?" if cseq is None else cseq), ("?" if call_id is None else call_id)
         first = (
             f"{self.method} {self.request_uri}" if self.method is not None else f"{self.status} {self.reason}"
         )
@@ -1317,6 +1451,94 @@ class SipMessage:
 
     def _repr_html_(self) -> str:
         return _message_html(self)
+
+
+def _parse_plain(data: bytes) -> SipMessage | None:
+    """Parse a message in the common form quickly, or return ``None`` to leave it to the general parser.
+
+    The common form: no leading CRLFs, CRLF line endings only, an empty line, header lines
+    ``token [WSP] : value`` (no folding), a valid start line with version ``SIP/2.0`` for a
+    response, and a Content-Length (if any) that is an ASCII number within the data. For
+    those messages the general parser gives exactly the same result; anything else (and
+    every error) is left to it. The :class:`Header` objects are built on first access of
+    :attr:`SipMessage.headers` from the header lines kept as one string.
+    """
+    if data[0] in (13, 10):  # CR or LF: a preamble
+        return None
+    crlf = data.find(b"\n\r\n")
+    if crlf < 0 or data.find(b"\n\n", 0, crlf + 1) >= 0:
+        return None
+    head = data[: crlf + 1].decode("utf-8", "surrogateescape")
+    lines = head.split("\r\n")
+    if head.count("\n") != len(lines) - 1:
+        return None  # a bare LF somewhere
+    start_line = lines[0]
+    if start_line.startswith("SIP/2.0 "):
+        status = _STATUS_CODES.get(start_line[8:11])
+        if status is None or (len(start_line) > 11 and start_line[11] != " "):
+            return None
+        method = request_uri = None
+        reason: str | None = start_line[12:]
+        version = SIP_VERSION
+    else:
+        match = _REQUEST_LINE_RE.fullmatch(start_line)
+        if match is None:
+            return None
+        method, request_uri, version = match.groups()
+        status = reason = None
+    content_length = None
+    plain_names = _PLAIN_NAMES
+    lines.pop()  # after the last CRLF
+    for index in range(1, len(lines)):
+        line = lines[index]
+        colon = line.find(":")
+        found = plain_names.get(line[: colon + 1]) or _plain_name(line[: colon + 1])
+        if found is None:
+            return None  # folding, a missing colon or a bad name
+        if content_length is None and found[1] == "content-length":
+            content_length = line[colon + 1 :].strip(" \t")
+    body_start = crlf + 3
+    if content_length is None:
+        body, trailing = data[body_start:], b""
+    else:
+        if not (content_length.isascii() and content_length.isdigit()
+                and len(content_length) <= MAX_CONTENT_LENGTH_DIGITS):
+            return None
+        end = body_start + int(content_length)
+        if end > len(data):
+            return None
+        body, trailing = data[body_start:end], data[end:]
+    message = object.__new__(SipMessage)
+    message.__dict__.update(
+        start_line=start_line,
+        body=body,
+        method=method,
+        request_uri=request_uri,
+        status=status,
+        reason=reason,
+        version=version,
+        start_eol="\r\n",
+        blank_line="\r\n",
+        preamble="",
+        trailing=trailing,
+        _header_text=head[len(start_line) + 2 :],
+    )
+    return message
+
+
+def _first_values(text: str) -> dict[str, str]:
+    """Lookup key -> value of the first header with that key, for plain header lines."""
+    values: dict[str, str] = {}
+    plain_names = _PLAIN_NAMES
+    lines = text.split("\r\n")
+    lines.pop()  # after the last CRLF
+    for line in lines:
+        colon = line.find(":")
+        found = plain_names.get(line[: colon + 1]) or _plain_name(line[: colon + 1])
+        assert found is not None
+        if found[1] not in values:
+            values[found[1]] = line[colon + 1 :].strip(" \t")
+    return values
 
 
 def _strip_eol(line: str, had_newline: bool) -> tuple[str, str]:
