@@ -69,11 +69,17 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                   flush=True)
 
         progress(f"reading {args.file} ({os.path.getsize(args.file) / 1e6:.0f} MB)")
+    import warnings
+
     try:
-        rows = analyze(args.file, heuristic=args.heuristic, progress=progress)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rows = analyze(args.file, heuristic=args.heuristic, progress=progress)
     except VoipLabError as error:
         print(f"voiplab analyze: {error}", file=sys.stderr)
         return 1
+    for warning in caught:  # e.g. a truncated last record: said once, plainly
+        print(f"voiplab analyze: warning: {warning.message}", file=sys.stderr)
     if args.json:
         json.dump([s.to_json() for s in rows], out, indent=1)
         out.write("\n")
