@@ -230,6 +230,17 @@ icesupport = yes
 """
 
 
+def render_sorcery_conf() -> str:
+    return _header(
+        "sorcery.conf: where Asterisk stores PJSIP objects",
+        ["Registrations (contacts) are kept in memory only: after a restart of the lab every",
+         "phone registers again, so no contact of a phone that is gone comes back from the database."],
+    ) + """
+[res_pjsip]
+contact = memory
+"""
+
+
 def render_pjsip_conf(cfg: LabConfig, layout: AsteriskLayout | None = None) -> str:
     p = cfg.pbx
     dm = "yes" if p.direct_media else "no"
@@ -535,6 +546,7 @@ def render_all(cfg: LabConfig, layout: AsteriskLayout) -> dict[str, str]:
         "rtp.conf": render_rtp_conf(cfg),
         "pjsip.conf": render_pjsip_conf(cfg, layout),
         "extensions.conf": render_extensions_conf(cfg),
+        "sorcery.conf": render_sorcery_conf(),
         # empty but present: Asterisk complains about missing files otherwise
         "musiconhold.conf": "; musiconhold.conf: rendered by voiplab\n[default]\nmode = files\n"
         f"directory = {layout.data_dir}/moh\n",
