@@ -241,3 +241,29 @@ def test_doctor_reports_each_component() -> None:
     res = voiplab(dict(os.environ), "doctor", check=False)
     for name in ("python", "pjsua2", "asterisk", "capture", "tshark"):
         assert re.search(rf"^(OK  |FIX ) {name}: ", res.stdout, re.M), res.stdout
+
+
+@pytest.mark.asterisk
+def test_lab_comes_back_after_a_crash(isolated: dict[str, str]) -> None:
+    """After Asterisk and the Alcatel were killed (-9), does `lab up` start clean, with no stale contact?"""
+    import signal
+    import time
+
+    from voiplab.alcatel import SimulatedAlcatel
+
+    voiplab(isolated, "lab", "up")
+    cfg = load_config(isolated["VOIPLAB_CONFIG"])
+    state = Path(isolated["VOIPLAB_STATE_DIR"]) / "lab"
+    pbx = Pbx(cfg, lab_dir=state)
+    alcatel = SimulatedAlcatel(cfg, lab_dir=state)
+    pids = [pbx.pid(), alcatel.pid()]
+    assert all(pids), pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while (pbx.pid() or alcatel.pid()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    up = voiplab(isolated, "lab", "up")
+    assert "started Asterisk on 127.0.0.90:5060" in up.stdout
+    assert re.search(r"^\s+alcatel\s+5001\s+Not in use\s+127\.0\.0\.91:\d+", up.stdout, re.M), up.stdout
+    assert "contact = memory" in (state / "etc" / "sorcery.conf").read_text()
