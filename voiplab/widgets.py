@@ -596,7 +596,8 @@ class AlcatelPanel:
     Taught in notebook 06.
     """
 
-    def __init__(self, lab: Lab | SimulatedAlcatel, *, number: str = "5002", refresh: float = ALCATEL_REFRESH_S) -> None:
+    def __init__(self, lab: Lab | SimulatedAlcatel, *, number: str = "5002",
+                 refresh: float = ALCATEL_REFRESH_S) -> None:
         self.alcatel: SimulatedAlcatel | None = (lab if isinstance(lab, SimulatedAlcatel)
                                                  else lab.simulated_alcatel)
         self.refresh_s = float(refresh)
