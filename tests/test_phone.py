@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -49,6 +52,10 @@ def test_rpi_registers_and_asterisk_sees_its_contact(pbx, phones):
     assert rows["rpi"].contact_address is not None
     assert rows["rpi"].contact_address.startswith("127.0.0.82")
     assert "registered" in repr(rpi) and "127.0.0.82" in repr(rpi)
+    # and the command students use shows it too
+    status = subprocess.run([sys.executable, "-m", "voiplab", "lab", "status"], capture_output=True, text=True,
+                            timeout=60, check=True).stdout
+    assert re.search(r"^\s+rpi\s+5002\s+Not in use\s+127\.0\.0\.82:\d+", status, re.M), status
 
 
 def test_trace_shows_the_digest_exchange(phones):
