@@ -99,6 +99,23 @@ def _format_stats(stats: dict[str, Any], duration: float) -> str:
             f"jitter {jitter:.2f} ms · {duration:.1f} s")
 
 
+def _guarded(action: Callable[[Any], None], show_error: Callable[[str], None],
+             refresh: Callable[[], None]) -> Callable[[Any], None]:
+    """A button handler that shows errors in its panel instead of raising them into the kernel."""
+
+    def handler(button: Any) -> None:
+        try:
+            action(button)
+        except VoipLabError as e:
+            show_error(str(e))
+        except Exception as e:  # noqa: BLE001 - nothing may escape into the kernel from a click
+            show_error(f"unexpected error {e!r}: please report it")
+        with contextlib.suppress(Exception):
+            refresh()
+
+    return handler
+
+
 class PhonePanel:
     """A softphone panel for a :class:`~voiplab.phone.Phone` (display it, or its ``widget``).
 
@@ -277,19 +294,7 @@ class PhonePanel:
         self.error_line.value = ""
 
     def _guarded(self, action: Callable[[Any], None]) -> Callable[[Any], None]:
-        """A button handler that shows errors in the panel instead of raising them."""
-
-        def handler(button: Any) -> None:
-            try:
-                action(button)
-            except VoipLabError as e:
-                self._show_error(str(e))
-            except Exception as e:  # noqa: BLE001 - nothing may escape into the kernel from a click
-                self._show_error(f"unexpected error {e!r}: please report it")
-            with contextlib.suppress(Exception):
-                self.refresh()
-
-        return handler
+        return _guarded(action, self._show_error, self.refresh)
 
     # -- the buttons' actions ---------------------------------------------------------
     def _key_action(self, key: str) -> Callable[[Any], None]:
@@ -660,17 +665,7 @@ class AlcatelPanel:
         self.error_line.value = f"⚠ {_span(message, _BAD)}"
 
     def _guarded(self, action: Callable[[Any], None]) -> Callable[[Any], None]:
-        def handler(button: Any) -> None:
-            try:
-                action(button)
-            except VoipLabError as e:
-                self._show_error(str(e))
-            except Exception as e:  # noqa: BLE001 - nothing may escape into the kernel from a click
-                self._show_error(f"unexpected error {e!r}: please report it")
-            with contextlib.suppress(Exception):
-                self.refresh()
-
-        return handler
+        return _guarded(action, self._show_error, self.refresh)
 
     def _call(self) -> None:
         assert self.alcatel is not None
