@@ -39,13 +39,13 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="voiplab-bench-lab-"))
     (tmp / "lab.toml").write_text(TOML)
     os.environ["VOIPLAB_STATE_DIR"] = str(tmp / "state")
-    from voiplab.alcatel import SimulatedAlcatel
+    from voiplab.devices.alcatel import SimulatedAlcatel
     from voiplab.config import load_config
-    from voiplab.lab import Lab
+    from voiplab.devices.lab import Lab
 
     if args.install:
         os.environ["VOIPLAB_CACHE_DIR"] = str(tmp / "cache")
-        from voiplab.pbx import install_rootfs
+        from voiplab.devices.pbx import install_rootfs
 
         t0 = time.monotonic()
         install_rootfs(progress=lambda s: None)

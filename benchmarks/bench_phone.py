@@ -76,7 +76,7 @@ def median_ms(values: list[float]) -> float:
 
 
 def bench_register(cfg, runs: int) -> tuple[list[float], list[float]]:
-    from voiplab.phone import Phone
+    from voiplab.devices.phone import Phone
 
     start_to_reg, reg_only = [], []
     for _ in range(runs):
@@ -92,7 +92,7 @@ def bench_register(cfg, runs: int) -> tuple[list[float], list[float]]:
 
 
 def bench_invite(cfg, runs: int) -> list[float]:
-    from voiplab.phone import Phone
+    from voiplab.devices.phone import Phone
 
     times = []
     with Phone("rpi", cfg, record=False) as rpi:
@@ -153,7 +153,7 @@ def wire_times(pcap: Path, method: str) -> dict[str, list[float]]:
 
 
 def bench_concurrent(cfg, n_calls: int, hold_s: float, pbx) -> dict[str, float]:
-    from voiplab.phone import Phone
+    from voiplab.devices.phone import Phone
 
     callers = [Phone(f"c{i:02d}", cfg, record=False, audio="tone:440") for i in range(1, N_PHONES + 1)]
     callees = [Phone(f"d{i:02d}", cfg, record=False, audio="tone:1000",
@@ -213,13 +213,13 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="voiplab-bench-phone-"))
     os.environ["VOIPLAB_STATE_DIR"] = str(tmp / "state")
     from voiplab.config import load_config
-    from voiplab.pbx import Pbx
+    from voiplab.devices.pbx import Pbx
 
     cfg = load_config(lab_toml(tmp))
     pbx = Pbx(cfg, lab_dir=tmp / "state" / "lab")
     pbx.start()
     try:
-        from voiplab.phone import Phone
+        from voiplab.devices.phone import Phone
 
         callee = Phone("guillaume", cfg, record=False, on_incoming=lambda c: c.answer())
         callee.register()

@@ -7,7 +7,7 @@ replicated with a different Call-ID per copy), then times in one run:
 * voiplab ``SipMessage.parse`` on the payloads (parsing only),
 * voiplab ``read_sip`` on the file (pcap reading + UDP/IP decoding + parsing),
 * voiplab ``read_sip`` + the typed fields tshark is asked for (method/status, CSeq, Call-ID),
-* voiplab ``read_sip`` + every header as a :class:`~voiplab.sip.Header` (``message.headers``
+* voiplab ``read_sip`` + every header as a :class:`~voiplab.core.sip.Header` (``message.headers``
   is built on first use, so this is the cost of code that walks all the headers),
 * voiplab ``read_sip`` as a whole process (Python start-up, imports, reading), to compare
   with tshark's whole process,
@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from synthetic_sip import Packet, all_packets, write_pcap  # noqa: E402
 
-from voiplab.capture import read_sip  # noqa: E402
-from voiplab.flow import split_address  # noqa: E402
-from voiplab.sip import SipMessage  # noqa: E402
+from voiplab.capture.sipread import read_sip  # noqa: E402
+from voiplab.core.flow import split_address  # noqa: E402
+from voiplab.core.sip import SipMessage  # noqa: E402
 
 REAL = ["register_401.pcap", "call_rpi_to_alcatel.pcap", "call_alcatel_to_rpi.pcap"]
 TSHARK_FIELDS = ["sip.Method", "sip.Status-Code", "sip.CSeq", "sip.Call-ID"]
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 _ = m.message.headers
 
         rows.append(("voiplab read_sip + every header", best(every_header, args.repeat), len(found)))
-        script = "import sys; from voiplab.capture import read_sip; print(len(read_sip(sys.argv[1])))"
+        script = "import sys; from voiplab.capture.sipread import read_sip; print(len(read_sip(sys.argv[1])))"
 
         def run_voiplab() -> None:
             subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, check=True)

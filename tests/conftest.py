@@ -52,13 +52,13 @@ def data_dir() -> Path:
 def pbx():
     """The local lab's real Asterisk, started for the test session (left running if it already was)."""
     from voiplab.errors import PbxError
-    from voiplab.pbx import find_asterisk
+    from voiplab.devices.pbx import find_asterisk
 
     try:
         find_asterisk()
     except PbxError as e:
         require(False, "Asterisk", str(e))
-    from voiplab.lab import Lab
+    from voiplab.devices.lab import Lab
 
     lab = Lab()
     started = lab.pbx.start()

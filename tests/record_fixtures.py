@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import voiplab as vl
-from voiplab.alcatel import SimulatedAlcatel
-from voiplab.capture import LiveCapture
-from voiplab.phone import Phone
+from voiplab.devices.alcatel import SimulatedAlcatel
+from voiplab.capture.sipread import LiveCapture
+from voiplab.devices.phone import Phone
 
 DATA = Path(__file__).resolve().parent / "data"
 LAB_HOSTS = ("127.0.0.80", "127.0.0.81", "127.0.0.82", "127.0.0.83")

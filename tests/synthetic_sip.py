@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from voiplab.digest import Challenge, compute_response
+from voiplab.core.digest import Challenge, compute_response
 
 PBX = "127.0.0.80"
 ALCATEL = "127.0.0.81"

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from voiplab.alcatel import (
+from voiplab.devices.alcatel import (
     ALCATEL_SIGNAL_HZ,
     MORSE_UNIT_S,
     SimulatedAlcatel,
@@ -19,7 +19,7 @@ from voiplab.alcatel import (
     detect_alcatel_signal,
 )
 from voiplab.errors import PhoneError
-from voiplab.phone import Phone, dominant_frequency
+from voiplab.devices.phone import Phone, dominant_frequency
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 

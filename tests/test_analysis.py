@@ -1,4 +1,4 @@
-"""voiplab.analysis against tshark (the oracle): every figure of ``tshark -q -z rtp,streams``.
+"""voiplab.capture.streams against tshark (the oracle): every figure of ``tshark -q -z rtp,streams``.
 
 Each test writes a synthetic capture (benchmarks/gen_rtp.py) with one impairment, runs
 tshark on it, parses tshark's table and compares every column at tshark's printed
@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from _gen import gen_rtp as g
 
-from voiplab import rtp
-from voiplab.analysis import analyze, sdp_conversations, streams
+from voiplab.core import rtp
+from voiplab.capture.streams import analyze, sdp_conversations, streams
 from voiplab.errors import CaptureError
-from voiplab.pcap import read_udp
+from voiplab.capture.pcap import read_udp
 
 pytestmark = pytest.mark.tshark
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voiplab.alcatel import ALCATEL_SIGNAL_HZ
-from voiplab.analysis import streams
-from voiplab.audio import call_audio, dominant_frequency, read_wav, stream_wav, write_tone_wav, write_wav
+from voiplab.devices.alcatel import ALCATEL_SIGNAL_HZ
+from voiplab.capture.streams import streams
+from voiplab.capture.audio import call_audio, dominant_frequency, read_wav, stream_wav, write_tone_wav, write_wav
 from voiplab.errors import PhoneError, RtpParseError
 
 DATA = Path(__file__).parent / "data"

@@ -1,4 +1,4 @@
-"""Tests of voiplab.capture: pcap/pcapng reading (checked against tshark), the scapy SIP layer,
+"""Tests of voiplab.capture.sipread: pcap/pcapng reading (checked against tshark), the scapy SIP layer,
 phone traces, live capture and the ``voiplab flow`` command."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from scapy.packet import Raw
 from scapy.utils import PcapNgWriter, wrpcap
 from synthetic_sip import SYNTHETIC_PCAP, all_packets, call_packets, write_pcap
 
-from voiplab import _cli_flow
-from voiplab.capture import (
+from voiplab.cli import flow as _cli_flow
+from voiplab.capture.sipread import (
     SIP,
     LiveCapture,
     flow_from_trace,
@@ -30,8 +30,8 @@ from voiplab.capture import (
     read_sip,
 )
 from voiplab.errors import CaptureError
-from voiplab.flow import Flow
-from voiplab.sip import SipMessage
+from voiplab.core.flow import Flow
+from voiplab.core.sip import SipMessage
 
 REAL_CAPTURES = ["register_401.pcap", "call_rpi_to_alcatel.pcap", "call_alcatel_to_rpi.pcap"]
 TSHARK_FIELDS = [
@@ -308,7 +308,7 @@ def test_flow_from_pcap() -> None:
 
 def test_live_capture_refused_without_privileges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without capture privileges, does start() fail before doing anything, naming the fixes?"""
-    from voiplab import capture
+    from voiplab.capture import sipread as capture
 
     monkeypatch.setattr(capture, "capture_methods", lambda: [])
     live = LiveCapture("lo", addresses=["127.0.0.80"])
@@ -339,7 +339,7 @@ def test_bpf_filter() -> None:
 @pytest.mark.parametrize("method", ["tcpdump", "dumpcap", "scapy"])
 def test_live_capture_on_loopback(tmp_path: Path, method: str) -> None:
     """Does a live capture on lo record an OPTIONS sent to the PBX address?"""
-    from voiplab import capture
+    from voiplab.capture import sipread as capture
 
     require(method in capture.capture_methods(), f"{method} capture",
             "run the tests as root (CI does) with tcpdump and dumpcap installed")

@@ -1,4 +1,4 @@
-"""Tests of voiplab.certs: the WebRTC chapter's ECDSA CA and server certificate."""
+"""Tests of voiplab.devices.certs: the WebRTC chapter's ECDSA CA and server certificate."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from voiplab import _cli_certs, certs
-from voiplab.certs import CertPaths
+from voiplab.cli import webrtc as _cli_certs
+from voiplab.devices import certs
+from voiplab.devices.certs import CertPaths
 from voiplab.errors import WebRtcError
 
 

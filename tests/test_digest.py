@@ -1,4 +1,4 @@
-"""Tests of voiplab.digest against the RFC test vectors and the lab's REGISTER exchange."""
+"""Tests of voiplab.core.digest against the RFC test vectors and the lab's REGISTER exchange."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from synthetic_sip import PASSWORD, all_packets
 
-from voiplab.digest import (
+from voiplab.core.digest import (
     Challenge,
     compute_response,
     parse_challenge,
     verify_authorization,
 )
 from voiplab.errors import DigestError
-from voiplab.sip import SipMessage
+from voiplab.core.sip import SipMessage
 
 RFC2617_CHALLENGE = (
     'Digest realm="testrealm@host.com", qop="auth,auth-int", '
@@ -170,7 +170,7 @@ def test_errors(call: object, message: str) -> None:
 def test_real_register_401(data_dir: Path) -> None:
     """In the real capture, does the response computed from Asterisk's 401 with 22222222 equal the phone's?"""
     path = data_dir / "register_401.pcap"
-    from voiplab.capture import read_sip
+    from voiplab.capture.sipread import read_sip
 
     messages = [m.message for m in read_sip(path)]
     challenge_index = next(

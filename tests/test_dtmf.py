@@ -1,10 +1,10 @@
-"""Tests of voiplab.dtmf: RFC 4733 telephone-event payloads and digits."""
+"""Tests of voiplab.core.dtmf: RFC 4733 telephone-event payloads and digits."""
 
 from __future__ import annotations
 
 import pytest
 
-from voiplab.dtmf import Digit, TelephoneEvent, digits
+from voiplab.core.dtmf import Digit, TelephoneEvent, digits
 from voiplab.errors import RtpParseError
 
 

@@ -1,4 +1,4 @@
-"""Tests of voiplab.flow: transactions, dialogs, calls (B2BUA legs merged), re-INVITE media changes."""
+"""Tests of voiplab.core.flow: transactions, dialogs, calls (B2BUA legs merged), re-INVITE media changes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from synthetic_sip import CALL_ID_A, CALL_ID_B, Packet, all_packets, call_packets
 
-from voiplab.flow import CALL_STATES, Flow, FlowMessage, format_address, split_address
-from voiplab.sip import SipMessage
+from voiplab.core.flow import CALL_STATES, Flow, FlowMessage, format_address, split_address
+from voiplab.core.sip import SipMessage
 
 
 def to_messages(packets: list[Packet]) -> list[FlowMessage]:
@@ -260,7 +260,7 @@ def test_real_call_legs_are_one_call(data_dir: Path, name: str, caller: str) -> 
 def test_real_call_ladder_png_has_one_arrow_per_message(data_dir: Path, name: str, tmp_path: Path) -> None:
     """Does the --png ladder of a real call have one arrow per SIP message?"""
     path = data_dir / name
-    from voiplab.plots._ladder import arrows, ladder_figure
+    from voiplab.plots.ladder import arrows, ladder_figure
 
     flow = Flow.from_pcap(str(path))
     figure = ladder_figure(flow)

@@ -1,4 +1,4 @@
-"""Tests of voiplab.g711 against the G.711 algorithm and Python's audioop (an independent oracle)."""
+"""Tests of voiplab.core.g711 against the G.711 algorithm and Python's audioop (an independent oracle)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from voiplab import g711
+from voiplab.core import g711
 
 with warnings.catch_warnings():
     # audioop (deprecated, removed in Python 3.13) is an independent oracle: the course runs 3.11

@@ -1,8 +1,8 @@
-"""voiplab.grading: the graded exercises notebook, its student version, and grading.
+"""voiplab.teach.grading: the graded exercises notebook, its student version, and grading.
 
 The instructor's version (``notebooks/source/exercises.ipynb``) holds the solutions and the
 hidden tests; the committed student version (``notebooks/exercises.ipynb``) is generated
-from it by :func:`voiplab.grading.release`. The student version cannot pass its grade cells
+from it by :func:`voiplab.teach.grading.release`. The student version cannot pass its grade cells
 (they raise ``NotImplementedError`` by design), so it is graded here instead of being run
 by ``tests/test_notebooks.py``.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from voiplab import grading
+from voiplab.teach import grading
 from voiplab.errors import VoipLabError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,7 +286,7 @@ def test_grade_cells_are_restored_from_the_source(tmp_path: Path) -> None:
 @pytest.mark.notebook
 def test_cli_grade_prints_the_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Does 'voiplab exercises grade NOTEBOOK --source SOURCE --json --samples' print the JSON report?"""
-    from voiplab import _cli_exercises
+    from voiplab.cli import exercises as _cli_exercises
 
     parser = argparse.ArgumentParser(prog="voiplab")
     _cli_exercises.add_parser(parser.add_subparsers(dest="command"))
@@ -304,7 +304,7 @@ def test_cli_grade_prints_the_json_report(tmp_path: Path, capsys: pytest.Capture
 
 def test_cli_reports_a_missing_notebook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Does the CLI exit 1 with a clear message when the notebook does not exist?"""
-    from voiplab import _cli_exercises
+    from voiplab.cli import exercises as _cli_exercises
 
     parser = argparse.ArgumentParser(prog="voiplab")
     _cli_exercises.add_parser(parser.add_subparsers(dest="command"))

@@ -1,4 +1,4 @@
-"""Tests of the SIP ladder diagram (voiplab.plots._ladder)."""
+"""Tests of the SIP ladder diagram (voiplab.plots.ladder)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 import pytest
 from synthetic_sip import CALL_ID_B, SYNTHETIC_PCAP
 
-from voiplab.capture import read_flow
-from voiplab.flow import Flow
-from voiplab.plots._ladder import (
+from voiplab.capture.sipread import read_flow
+from voiplab.core.flow import Flow
+from voiplab.plots.ladder import (
     DIMMED_COLOUR,
     HIGHLIGHT_COLOUR,
     SDP_COLOUR,

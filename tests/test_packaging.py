@@ -47,6 +47,6 @@ def test_console_script_points_at_the_cli() -> None:
     """Is the `voiplab` command the CLI's main()?"""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["voiplab"] == "voiplab.cli:main"
-    from voiplab.cli import main
+    from voiplab.cli.main import main
 
     assert callable(main)

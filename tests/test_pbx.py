@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from voiplab.asterisk_conf import MODULES, AsteriskLayout, render_all
+from voiplab.devices.asterisk_conf import MODULES, AsteriskLayout, render_all
 from voiplab.config import LabConfig, load_config
 from voiplab.errors import PbxError
-from voiplab.lab import sip_options
-from voiplab.pbx import Pbx, find_asterisk, parse_endpoints
+from voiplab.devices.lab import sip_options
+from voiplab.devices.pbx import Pbx, find_asterisk, parse_endpoints
 
 ISOLATED_TOML = """\
 [pbx]
@@ -249,7 +249,7 @@ def test_lab_comes_back_after_a_crash(isolated: dict[str, str]) -> None:
     import signal
     import time
 
-    from voiplab.alcatel import SimulatedAlcatel
+    from voiplab.devices.alcatel import SimulatedAlcatel
 
     voiplab(isolated, "lab", "up")
     cfg = load_config(isolated["VOIPLAB_CONFIG"])

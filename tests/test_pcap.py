@@ -1,4 +1,4 @@
-"""Tests of voiplab.pcap, the fast pcap/pcapng reader (formats, link types, truncation)."""
+"""Tests of voiplab.capture.pcap, the fast pcap/pcapng reader (formats, link types, truncation)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from _gen import gen_rtp as g
 
 from voiplab.errors import CaptureError
-from voiplab.pcap import UDP_DTYPE, read_udp
+from voiplab.capture.pcap import UDP_DTYPE, read_udp
 
 
 def small(n=40, **kw):

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 @pytest.fixture()
 def phones(pbx):
     """Create phones through this; every one is closed after the test."""
-    from voiplab.phone import Phone
+    from voiplab.devices.phone import Phone
 
     made: list[Phone] = []
 
@@ -180,7 +180,7 @@ def test_killed_agent_raises_phone_died_and_a_new_phone_registers(phones):
 
 def test_close_is_idempotent_and_context_manager(pbx):
     """Does `with Phone(...)` close the agent, and can close() be called twice?"""
-    from voiplab.phone import Phone
+    from voiplab.devices.phone import Phone
 
     with Phone("rpi") as rpi:
         rpi.register()

@@ -1,4 +1,4 @@
-"""Tests of voiplab.provisioning: the Alcatel IP Touch 4018 EE files and their HTTP server."""
+"""Tests of voiplab.devices.provisioning: the Alcatel IP Touch 4018 EE files and their HTTP server."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from voiplab import _cli_provision, provisioning
+from voiplab.cli import provision as _cli_provision
+from voiplab.devices import provisioning
 from voiplab.config import LabConfig
 from voiplab.errors import ProvisioningError
-from voiplab.provisioning import Problem, ProvisioningServer
+from voiplab.devices.provisioning import Problem, ProvisioningServer
 
 MAC = "00:80:9F:12:34:56"
 PHONE_FILE = "sipconfig-00809f123456.txt"
@@ -348,7 +349,7 @@ def test_server_no_listing(server: ProvisioningServer) -> None:
 
 def test_server_firmware_missing(server: ProvisioningServer, caplog: pytest.LogCaptureFixture) -> None:
     """Does a request for the firmware explain why voiplab does not ship it, in the body and the log?"""
-    with caplog.at_level(logging.INFO, logger="voiplab.provisioning"):
+    with caplog.at_level(logging.INFO, logger="voiplab.devices.provisioning"):
         status, body = raw_get(server, "/noesip4018")
     message = (f"noesip4018 is not shipped with voiplab: the firmware is Alcatel-Lucent's and not "
                f"redistributable; copy it from your phone vendor into {server.root}")

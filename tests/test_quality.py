@@ -1,10 +1,10 @@
-"""Tests of voiplab.quality: the simplified E-model estimate."""
+"""Tests of voiplab.core.quality: the simplified E-model estimate."""
 
 from __future__ import annotations
 
 import pytest
 
-from voiplab.quality import estimate, estimate_stream, r_to_mos
+from voiplab.core.quality import estimate, estimate_stream, r_to_mos
 
 
 def test_clean_g711_call_is_excellent():
@@ -38,7 +38,7 @@ def test_mos_mapping_limits_and_unknown_codec():
 
 def test_from_stream_statistics():
     """Does estimate_stream read payload, loss % and mean jitter from StreamStats?"""
-    from voiplab.rtp import StreamStats
+    from voiplab.core.rtp import StreamStats
 
     s = StreamStats("a", 1, "b", 2, 3, "g711U", 99, 1, 100, 20, 20, 20, 0, 2.0, 3, 0, 1)
     q = estimate_stream(s)

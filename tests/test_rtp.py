@@ -1,4 +1,4 @@
-"""Tests of voiplab.rtp: RTP/RTCP packets and Wireshark 4.0 stream statistics (no tshark needed)."""
+"""Tests of voiplab.core.rtp: RTP/RTCP packets and Wireshark 4.0 stream statistics (no tshark needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voiplab.errors import RtpParseError
-from voiplab.rtp import (
+from voiplab.core.rtp import (
     FLAG_WRONG_SEQUENCE,
     FLAG_WRONG_TIMESTAMP,
     STATIC_CLOCK_RATES,

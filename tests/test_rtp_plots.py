@@ -1,4 +1,4 @@
-"""Tests of voiplab.plots._rtp: every view returns its Axes and leaves matplotlib's state alone."""
+"""Tests of voiplab.plots.rtp: every view returns its Axes and leaves matplotlib's state alone."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from _gen import gen_rtp as g
 
-from voiplab.analysis import streams
-from voiplab.plots import _rtp as views
+from voiplab.capture.streams import streams
+from voiplab.plots import rtp as views
 
 matplotlib.use("Agg")
 

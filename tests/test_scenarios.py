@@ -1,4 +1,4 @@
-"""voiplab.scenarios: the lab experiments of notebooks 03-05, against the real local lab.
+"""voiplab.teach.experiments: the lab experiments of notebooks 03-05, against the real local lab.
 
 The pure helpers (SDP side by side, answer timing, digest exchange, DTMF, tshark
 comparison) are checked first on the committed captures of tests/data; then real
@@ -14,9 +14,9 @@ import warnings
 import pytest
 from conftest import require
 
-from voiplab import scenarios
-from voiplab.capture import read_flow
-from voiplab.digest import Challenge, compute_response, verify_authorization
+from voiplab.teach import experiments as scenarios
+from voiplab.capture.sipread import read_flow
+from voiplab.core.digest import Challenge, compute_response, verify_authorization
 from voiplab.errors import CaptureError, VoipLabError
 
 PBX = "127.0.0.80"
@@ -90,7 +90,7 @@ def test_dtmf_digits_and_scapy_rtp_packet(data_dir):
     """Are the RFC 4733 digits 1234# found in rpi's stream, and is a packet dissected as scapy RTP?"""
     from scapy.layers.rtp import RTP
 
-    from voiplab.analysis import streams
+    from voiplab.capture.streams import streams
 
     path = data_dir / "call_rpi_to_alcatel.pcap"
     found = streams(path)
@@ -129,8 +129,8 @@ def test_sample_capture(data_dir):
 @pytest.fixture(scope="module")
 def lab(pbx):
     require(importlib.util.find_spec("pjsua2") is not None, "pjsua2", "pip install pjsua2-python")
-    from voiplab.alcatel import SimulatedAlcatel
-    from voiplab.lab import Lab
+    from voiplab.devices.alcatel import SimulatedAlcatel
+    from voiplab.devices.lab import Lab
 
     the_lab = Lab()
     was_running = SimulatedAlcatel(the_lab.config).is_running()
@@ -141,7 +141,7 @@ def lab(pbx):
 
 
 def can_capture() -> None:
-    from voiplab.capture import capture_methods
+    from voiplab.capture.sipread import capture_methods
 
     require(bool(capture_methods()), "live capture", "run as root or give dumpcap capture capabilities")
 
@@ -203,7 +203,7 @@ def test_streams_go_via_the_pbx_then_direct(captured_call):
 @pytest.mark.pjsua2
 def test_call_audio_dtmf_and_timing(captured_call):
     """Did rpi hear the Alcatel's 1000 Hz signal, did both sides see 1234#, and was the caller answered first?"""
-    from voiplab.alcatel import detect_alcatel_signal
+    from voiplab.devices.alcatel import detect_alcatel_signal
 
     samples, rate = captured_call.recording
     assert detect_alcatel_signal(samples, rate)
@@ -265,9 +265,9 @@ def test_registration_and_wrong_password(lab):
 @pytest.mark.pjsua2
 def test_no_capture_privilege_warns_once_and_uses_the_trace(lab, monkeypatch):
     """Without capture privileges: one clear warning, the flow from the trace; capture=True raises?"""
-    import voiplab.capture
+    import voiplab.capture.sipread
 
-    monkeypatch.setattr(voiplab.capture, "capture_methods", list)
+    monkeypatch.setattr(voiplab.capture.sipread, "capture_methods", list)
     monkeypatch.setattr(scenarios, "_WARNED", set())
     with pytest.warns(scenarios.CaptureUnavailableWarning, match="not permitted"):
         first = scenarios.record_registration(lab, "guillaume")
@@ -286,7 +286,7 @@ def test_no_capture_privilege_warns_once_and_uses_the_trace(lab, monkeypatch):
 @pytest.mark.pjsua2
 def test_incoming_call_from_the_alcatel(lab):
     """Does the Alcatel's call to 5002 show both legs, answered by rpi, with the Alcatel's signal heard?"""
-    from voiplab.alcatel import detect_alcatel_signal
+    from voiplab.devices.alcatel import detect_alcatel_signal
 
     exp = scenarios.record_incoming_call(lab, from_="alcatel", to="rpi", seconds=1.5)
     call = exp.call

@@ -1,11 +1,11 @@
-"""Tests of voiplab.sdp: parsing, effective values and exact round-trips."""
+"""Tests of voiplab.core.sdp: parsing, effective values and exact round-trips."""
 
 from __future__ import annotations
 
 import pytest
 
 from voiplab.errors import SdpParseError
-from voiplab.sdp import (
+from voiplab.core.sdp import (
     PAYLOAD_TYPES,
     Attribute,
     Connection,

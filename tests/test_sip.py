@@ -1,4 +1,4 @@
-"""Tests of voiplab.sip: parsing, lookups, typed headers, exact round-trips, errors, fuzzing."""
+"""Tests of voiplab.core.sip: parsing, lookups, typed headers, exact round-trips, errors, fuzzing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from synthetic_sip import all_packets
 
 from voiplab.errors import SipParseError
-from voiplab.sdp import SessionDescription
-from voiplab.sip import (
+from voiplab.core.sdp import SessionDescription
+from voiplab.core.sip import (
     AuthHeader,
     CSeq,
     NameAddr,

@@ -31,7 +31,7 @@ import pytest
 from conftest import require, require_tool
 
 from voiplab.config import Account, LabConfig
-from voiplab.webrtc import webrtc_lab_config
+from voiplab.devices.webrtc import webrtc_lab_config
 
 HOST = "127.0.0.50"
 SECURE = Account("secure", "5004", "Secure softphone", "44444444", "127.0.0.54")
@@ -60,7 +60,7 @@ def _tone_share(payload: bytes, freq: float = 440.0) -> float:
 def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A WebRTC-enabled lab (TLS transport) on 127.0.0.50-54 with the account 'secure' (5004)."""
     from voiplab.errors import PbxError
-    from voiplab.pbx import Pbx, find_asterisk
+    from voiplab.devices.pbx import Pbx, find_asterisk
 
     try:
         find_asterisk()
@@ -76,7 +76,7 @@ def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def _secure_call(pbx: Any, number: str, seconds: float) -> dict[str, Any]:
     """Register the secure phone over TLS, call ``number`` with SRTP, hang up; what happened."""
-    from voiplab.phone import Phone
+    from voiplab.devices.phone import Phone
 
     cfg = pbx.config
     out: dict[str, Any] = {}
@@ -115,7 +115,7 @@ def test_tls_phone_registers_and_calls_with_srtp(secure_lab: Any, tmp_path: Path
 @pytest.mark.root
 def test_capture_shows_no_sip_text_and_no_audio(secure_lab: Any, tmp_path: Path) -> None:
     """In a capture of a TLS+SRTP call to the Alcatel, is the secure leg unreadable and the plain leg not?"""
-    from voiplab.phone import Phone
+    from voiplab.devices.phone import Phone
 
     tcpdump = require_tool("tcpdump", "apt-get install tcpdump")
     require(os.geteuid() == 0, "root (to capture on lo)", "run the test as root or give tcpdump capabilities")

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from conftest import require, require_tool
 
-from voiplab.asterisk_conf import MODULES, WEBRTC_MODULES, AsteriskLayout, render_all
-from voiplab.certs import make_certificates
+from voiplab.devices.asterisk_conf import MODULES, WEBRTC_MODULES, AsteriskLayout, render_all
+from voiplab.devices.certs import make_certificates
 from voiplab.config import LabConfig
 from voiplab.errors import WebRtcError
-from voiplab.webrtc import (
+from voiplab.devices.webrtc import (
     CHROMIUM,
     PageServer,
     browser_phone_url,
@@ -212,8 +212,8 @@ def _require_browser() -> None:
 def wlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A WebRTC lab of this test module on 127.0.0.60-63 (own state directory)."""
     from voiplab.errors import PbxError
-    from voiplab.pbx import find_asterisk
-    from voiplab.webrtc import WebRtcLab
+    from voiplab.devices.pbx import find_asterisk
+    from voiplab.devices.webrtc import WebRtcLab
 
     try:
         find_asterisk()
@@ -237,7 +237,7 @@ def alcatel(wlab: Any) -> Any:
 @pytest.fixture(scope="module")
 def rpi(wlab: Any) -> Iterator[Any]:
     """The browser phone of rpi (5002), trusting the lab's CA through an NSS database."""
-    from voiplab.webrtc import BrowserPhone
+    from voiplab.devices.webrtc import BrowserPhone
 
     phone = BrowserPhone("rpi", wlab, trust_ca=True)
     yield phone
@@ -247,7 +247,7 @@ def rpi(wlab: Any) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def guillaume(wlab: Any) -> Iterator[Any]:
     """The browser phone of guillaume (5003), ignoring certificate errors (tests only)."""
-    from voiplab.webrtc import BrowserPhone
+    from voiplab.devices.webrtc import BrowserPhone
 
     phone = BrowserPhone("guillaume", wlab, trust_ca=False, ignore_https_errors=True)
     yield phone
@@ -261,7 +261,7 @@ TIMINGS: dict[str, float] = {}
 @pytest.mark.browser
 def test_wss_handshake_switches_to_sip_websocket(wlab: Any) -> None:
     """Does wss://pbx:8089/ws answer the HTTP Upgrade with 101 and the 'sip' subprotocol, over a verified TLS?"""
-    from voiplab.webrtc import wss_handshake
+    from voiplab.devices.webrtc import wss_handshake
 
     hs = wss_handshake(config=wlab.config, ca_file=wlab.ca_file)
     assert hs.status == 101 and hs.protocol == "sip" and hs.accept_ok
@@ -369,7 +369,7 @@ def test_message_between_web_clients(wlab: Any, rpi: Any, guillaume: Any) -> Non
 
 def test_build_error_names_npm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Without node/npm, does building the browser phone say what to install?"""
-    from voiplab import webrtc
+    from voiplab.devices import webrtc
 
     monkeypatch.setattr(webrtc.shutil, "which", lambda name: None)
     monkeypatch.setattr(webrtc, "_web_workdir", lambda: tmp_path)

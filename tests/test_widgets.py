@@ -13,11 +13,11 @@ from typing import Any
 import ipywidgets as widgets
 import pytest
 
-from voiplab.alcatel import SimulatedAlcatel
+from voiplab.devices.alcatel import SimulatedAlcatel
 from voiplab.errors import PhoneError
-from voiplab.lab import Lab
-from voiplab.phone import Call, Phone
-from voiplab.widgets import KEYS, AlcatelPanel, CallPanel, PhonePanel, call_panel
+from voiplab.devices.lab import Lab
+from voiplab.devices.phone import Call, Phone
+from voiplab.widgets.panels import KEYS, AlcatelPanel, CallPanel, PhonePanel, call_panel
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 

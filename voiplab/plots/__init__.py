@@ -7,8 +7,8 @@ Taught in notebooks 03-06.
 
 from __future__ import annotations
 
-from ._ladder import ladder
-from ._rtp import (
+from .ladder import ladder
+from .rtp import (
     plot_delta_histogram,
     plot_jitter,
     plot_sequence,

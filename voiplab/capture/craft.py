@@ -1,0 +1,92 @@
+"""Craft SIP packets with scapy and exchange them with the PBX, without root.
+
+scapy builds the whole packet (IP / UDP / SIP text) so students can ``show()``
+every layer; the UDP payload is then sent through an ordinary socket bound to
+the student's lab address, so no capture or raw-socket privilege is needed. The
+reply is turned back into a scapy packet with the real addresses and ports.
+
+Taught in notebook 00 (lab check) and 01 (SIP and RTP in the protocol stack).
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from typing import Any
+
+from ..config import LabConfig, load_config
+from ..errors import PbxError
+
+__all__ = ["sip_options", "send_and_receive", "status_line"]
+
+
+def _scapy() -> Any:
+    from scapy.layers.inet import IP, UDP
+    from scapy.packet import Raw
+
+    from .sipread import SIP  # the SIP layer: show() lists the parsed headers
+
+    return IP, UDP, Raw, SIP
+
+
+def sip_options(config: LabConfig | None = None, account: str = "rpi", *, local_port: int = 5070) -> Any:
+    """A scapy packet ``IP / UDP / SIP OPTIONS`` from a lab phone's address to the PBX.
+
+    Parameters:
+        config: the lab (default: the current lab config).
+        account: whose address the packet leaves from (``rpi`` = 127.0.0.82 locally).
+        local_port: the UDP source port.
+
+    Returns:
+        A scapy packet; ``show()`` it, or give it to :func:`send_and_receive`.
+    """
+    cfg = config or load_config()
+    src = cfg.account(account).address
+    pbx = cfg.pbx
+    tag = secrets.token_hex(4)
+    text = (
+        f"OPTIONS sip:{pbx.host}:{pbx.port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {src}:{local_port};branch=z9hG4bK-{secrets.token_hex(6)};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:{account}@{pbx.host}>;tag={tag}\r\n"
+        f"To: <sip:{pbx.host}:{pbx.port}>\r\n"
+        f"Call-ID: {secrets.token_hex(8)}@{src}\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        f"Contact: <sip:{account}@{src}:{local_port}>\r\n"
+        "Accept: application/sdp\r\n"
+        "User-Agent: voiplab (scapy)\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    IP, UDP, Raw, SIP = _scapy()
+    return IP(src=src, dst=pbx.host) / UDP(sport=local_port, dport=pbx.port) / SIP(text.encode())
+
+
+def send_and_receive(packet: Any, timeout: float = 2.0) -> Any:
+    """Send a crafted ``IP/UDP/...`` packet's payload and return the reply as a scapy packet.
+
+    Raises:
+        PbxError: nothing answered within ``timeout`` seconds, or the source address is not usable.
+    """
+    IP, UDP, Raw, SIP = _scapy()
+    ip, udp = packet[IP], packet[UDP]
+    payload = bytes(udp.payload)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((ip.src, udp.sport))
+        except OSError as e:
+            raise PbxError(f"the source address {ip.src}:{udp.sport} cannot be used ({e.strerror}): "
+                           "choose another local_port (a phone may be using this one)") from None
+        s.settimeout(timeout)
+        s.sendto(payload, (ip.dst, udp.dport))
+        try:
+            data, (host, port) = s.recvfrom(65535)
+        except TimeoutError:
+            raise PbxError(f"nothing answered from {ip.dst}:{udp.dport} within {timeout:.0f} s: "
+                           "is the lab up? run vl.start_lab() or 'voiplab lab up'") from None
+    return IP(src=host, dst=ip.src) / UDP(sport=port, dport=udp.sport) / SIP(data)
+
+
+def status_line(packet: Any) -> str:
+    """The first line of the SIP text carried by a scapy packet (``SIP/2.0 401 Unauthorized``)."""
+    IP, UDP, Raw, SIP = _scapy()
+    return bytes(packet[UDP].payload).split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")

@@ -1,0 +1,5 @@
+"""The ``voiplab`` command line: one module per command group."""
+
+from .main import main
+
+__all__ = ["main"]
