@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data"
+from voiplab.teach.samples import SAMPLE_DIR
+
 IN_CI = bool(os.environ.get("CI"))
 
 
@@ -45,7 +46,7 @@ def tshark() -> str:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """tests/data: real captures recorded from the local lab."""
-    return DATA
+    return SAMPLE_DIR
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ from voiplab.devices.alcatel import (
     detect_alcatel_signal,
 )
 from voiplab.errors import PhoneError
-from voiplab.devices.phone import Phone, dominant_frequency
+from voiplab.core.audio import dominant_frequency
+from voiplab.devices.phone import Phone
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 

@@ -21,6 +21,7 @@ from _gen import gen_rtp as g
 from voiplab.core import rtp
 from voiplab.capture.streams import analyze, sdp_conversations, streams
 from voiplab.errors import CaptureError
+from voiplab.teach.samples import SAMPLE_DIR
 from voiplab.capture.pcap import read_udp
 
 pytestmark = pytest.mark.tshark
@@ -225,7 +226,7 @@ def test_cli_plain_output_is_tshark_text(tshark, tmp_path):
     assert ours == theirs
 
 
-LAB_CAPTURES = sorted((Path(__file__).parent / "data").glob("call_*.pcap*"))
+LAB_CAPTURES = sorted(SAMPLE_DIR.glob("call_*.pcap*"))
 
 
 @pytest.mark.parametrize("path", LAB_CAPTURES, ids=[p.name for p in LAB_CAPTURES])

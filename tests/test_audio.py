@@ -9,10 +9,12 @@ import pytest
 
 from voiplab.devices.alcatel import ALCATEL_SIGNAL_HZ
 from voiplab.capture.streams import streams
-from voiplab.capture.audio import call_audio, dominant_frequency, read_wav, stream_wav, write_tone_wav, write_wav
+from voiplab.teach.samples import SAMPLE_DIR
+from voiplab.capture.wav import read_wav, stream_wav, write_tone_wav, write_wav
+from voiplab.core.audio import call_audio, dominant_frequency
 from voiplab.errors import PhoneError, RtpParseError
 
-DATA = Path(__file__).parent / "data"
+DATA = SAMPLE_DIR
 ALCATEL, RPI, PBX = "127.0.0.81", "127.0.0.82", "127.0.0.80"
 
 

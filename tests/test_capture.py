@@ -20,15 +20,9 @@ from scapy.utils import PcapNgWriter, wrpcap
 from synthetic_sip import SYNTHETIC_PCAP, all_packets, call_packets, write_pcap
 
 from voiplab.cli import flow as _cli_flow
-from voiplab.capture.sipread import (
-    SIP,
-    LiveCapture,
-    flow_from_trace,
-    looks_like_sip,
-    read_flow,
-    read_packets,
-    read_sip,
-)
+from voiplab.capture.layers import SIP
+from voiplab.capture.live import LiveCapture
+from voiplab.capture.sipread import looks_like_sip, read_flow, read_packets, read_sip
 from voiplab.errors import CaptureError
 from voiplab.core.flow import Flow
 from voiplab.core.sip import SipMessage
@@ -271,7 +265,7 @@ def trace_of_rpi(packets: list) -> list[dict[str, object]]:
 
 def test_flow_from_trace_equals_capture() -> None:
     """Does a phone trace give the same messages as the capture, seen from that phone?"""
-    traced = flow_from_trace(trace_of_rpi(all_packets()))
+    traced = Flow.from_trace(trace_of_rpi(all_packets()))
     captured = [m for m in read_flow(SYNTHETIC_PCAP).messages if "127.0.0.82:5060" in (m.src, m.dst)]
     assert [(m.time, m.src, m.dst, m.message) for m in traced.messages] == [
         (m.time, m.src, m.dst, m.message) for m in captured
@@ -296,19 +290,19 @@ def test_flow_from_trace_equals_capture() -> None:
 def test_bad_trace_entries(entry: dict[str, object], message: str) -> None:
     """Is a malformed trace entry reported with an exact message?"""
     with pytest.raises(CaptureError) as info:
-        flow_from_trace([entry])
+        Flow.from_trace([entry])
     assert str(info.value) == message
 
 
 def test_flow_from_pcap() -> None:
-    """Does Flow.from_pcap read the file into a Flow?"""
-    flow = Flow.from_pcap(str(SYNTHETIC_PCAP))
+    """Does read_flow read the file into a Flow?"""
+    flow = read_flow(str(SYNTHETIC_PCAP))
     assert len(flow) == 30 and len(flow.calls) == 1
 
 
 def test_live_capture_refused_without_privileges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without capture privileges, does start() fail before doing anything, naming the fixes?"""
-    from voiplab.capture import sipread as capture
+    from voiplab.capture import live as capture
 
     monkeypatch.setattr(capture, "capture_methods", lambda: [])
     live = LiveCapture("lo", addresses=["127.0.0.80"])
@@ -318,7 +312,7 @@ def test_live_capture_refused_without_privileges(monkeypatch: pytest.MonkeyPatch
         "live capture is not permitted for this user: run as root; or give dumpcap the capture "
         "capabilities (sudo setcap cap_net_raw,cap_net_admin=eip /usr/bin/dumpcap) and add your user "
         "to the wireshark group (sudo usermod -aG wireshark $USER, then log in again); or use the "
-        "phone's trace() with voiplab.capture.flow_from_trace()"
+        "phone's trace() with vl.Flow.from_trace()"
     )
     assert not live.running and live.path is None
     with pytest.raises(CaptureError, match="^live capture with tcpdump is not permitted here: run as root"):
@@ -339,7 +333,7 @@ def test_bpf_filter() -> None:
 @pytest.mark.parametrize("method", ["tcpdump", "dumpcap", "scapy"])
 def test_live_capture_on_loopback(tmp_path: Path, method: str) -> None:
     """Does a live capture on lo record an OPTIONS sent to the PBX address?"""
-    from voiplab.capture import sipread as capture
+    from voiplab.capture import live as capture
 
     require(method in capture.capture_methods(), f"{method} capture",
             "run the tests as root (CI does) with tcpdump and dumpcap installed")

@@ -16,9 +16,9 @@ pytestmark = [pytest.mark.notebook, pytest.mark.asterisk, pytest.mark.pjsua2]
 SETUP = """
 import gc, os, signal, time
 import voiplab as vl
-rpi = vl.phone.Phone("rpi")
+rpi = vl.Phone("rpi")
 rpi.register()
-gui = vl.phone.Phone("guillaume")
+gui = vl.Phone("guillaume")
 gui.register()
 """
 WAIT_FOR_A_CALL = """
@@ -32,7 +32,7 @@ RECREATE = """
 assert interrupted
 del gui
 gc.collect()
-gui = vl.phone.Phone("guillaume")
+gui = vl.Phone("guillaume")
 gui.register()
 """
 KILL_MID_CALL = """
@@ -51,7 +51,7 @@ assert died
 LAST = """
 incoming.hangup()
 incoming.wait("DISCONNECTED", timeout=5)
-rpi = vl.phone.Phone("rpi")
+rpi = vl.Phone("rpi")
 assert rpi.register().status == 200
 call = rpi.call("5003")
 gui.wait_incoming(timeout=5).answer()

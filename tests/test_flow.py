@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from synthetic_sip import CALL_ID_A, CALL_ID_B, Packet, all_packets, call_packets
 
-from voiplab.core.flow import CALL_STATES, Flow, FlowMessage, format_address, split_address
+from voiplab.capture.sipread import read_flow
+from voiplab.core.flow import VOIP_CALL_STATES, Flow, FlowMessage, format_address, split_address
 from voiplab.core.sip import SipMessage
 
 
@@ -81,7 +82,7 @@ def test_call_merges_b2bua_legs(flow: Flow) -> None:
     assert call.initial_speaker == "127.0.0.82"
     assert call.from_ == '"Raspberry Pi" <sip:5002@127.0.0.80>'
     assert call.to == "sip:5001@127.0.0.80"
-    assert call.state == "COMPLETED" and call.state in CALL_STATES
+    assert call.state == "COMPLETED" and call.state in VOIP_CALL_STATES
     assert call.packets == 24
     assert call.start == flow.messages[4].time and call.stop == flow.messages[-1].time
     assert [leg.state for leg in call.legs] == ["COMPLETED", "COMPLETED"]
@@ -247,7 +248,7 @@ def test_tuples_are_accepted() -> None:
 def test_real_call_legs_are_one_call(data_dir: Path, name: str, caller: str) -> None:
     """In a real capture of a lab call, are the two Asterisk legs correlated into one call?"""
     path = data_dir / name
-    flow = Flow.from_pcap(str(path))
+    flow = read_flow(str(path))
     assert len(flow.calls) == 1
     call = flow.calls[0]
     assert len(call.legs) == 2 and len(set(call.call_ids)) == 2
@@ -262,7 +263,7 @@ def test_real_call_ladder_png_has_one_arrow_per_message(data_dir: Path, name: st
     path = data_dir / name
     from voiplab.plots.ladder import arrows, ladder_figure
 
-    flow = Flow.from_pcap(str(path))
+    flow = read_flow(str(path))
     figure = ladder_figure(flow)
     assert len(arrows(figure.axes[0])) == len(flow.messages)
     figure.savefig(tmp_path / "ladder.png")

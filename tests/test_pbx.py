@@ -19,7 +19,7 @@ import pytest
 from voiplab.devices.asterisk_conf import MODULES, AsteriskLayout, render_all
 from voiplab.config import LabConfig, load_config
 from voiplab.errors import PbxError
-from voiplab.devices.lab import sip_options
+from voiplab.devices.lab import send_options
 from voiplab.devices.pbx import Pbx, find_asterisk, parse_endpoints
 
 ISOLATED_TOML = """\
@@ -121,7 +121,7 @@ def test_parse_endpoints_reads_contacts() -> None:
 @pytest.mark.asterisk
 def test_options_gets_a_sip_response(pbx: Pbx) -> None:
     """Does a raw SIP OPTIONS over UDP to 127.0.0.80:5060 get a SIP/2.0 response?"""
-    reply = sip_options("127.0.0.80", 5060, local_address="127.0.0.82")
+    reply = send_options("127.0.0.80", 5060, local_address="127.0.0.82")
     assert reply.startswith("SIP/2.0 ")
     assert "CSeq: 1 OPTIONS" in reply
 

@@ -1,8 +1,14 @@
 """voiplab: a Jupyter course on SIP and RTP around a real Asterisk lab.
 
-Notebooks use ``import voiplab as vl``. Submodules are imported lazily so that
-``import voiplab`` (and the command line) stays fast: scapy and matplotlib are
-loaded only when a notebook first uses them.
+Notebooks use one door: ``import voiplab as vl`` and the names below (plus the view
+packages ``vl.plots`` and ``vl.widgets``). Each name is imported from its layer on first
+use, so ``import voiplab`` and the command line stay fast: scapy, matplotlib and
+ipywidgets are loaded only when a notebook first uses them.
+
+The layers (``voiplab/<folder>``; imports point down only): ``core`` (sans-IO protocol
+logic), ``capture`` (files and packets), ``devices`` (things that run: Asterisk, phones,
+the simulated Alcatel, servers), ``plots`` and ``widgets`` (views), ``teach`` (the
+course: experiments, explanations, samples, grading), ``cli``.
 """
 
 from __future__ import annotations
@@ -30,134 +36,124 @@ from .errors import (
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it (imported on first use)
+#: public name -> "module:attribute" that defines it (imported on first use)
 _LAZY: dict[str, str] = {
-    "LabConfig": "config",
-    "Account": "config",
-    "load_config": "config",
-    "Pbx": "devices.pbx",
-    "Lab": "devices.lab",
-    "start_lab": "devices.lab",
-    "ProvisioningServer": "devices.provisioning",
-    "SipMessage": "core.sip",
-    "Uri": "core.sip",
-    "NameAddr": "core.sip",
-    "Via": "core.sip",
-    "CSeq": "core.sip",
-    "SessionDescription": "core.sdp",
-    "Challenge": "core.digest",
-    "compute_response": "core.digest",
-    "verify_authorization": "core.digest",
-    "Flow": "core.flow",
-    "read_flow": "capture.sipread",
-    "read_sip": "capture.sipread",
-    "flow_from_trace": "capture.sipread",
-    "LiveCapture": "capture.sipread",
-    "RtpHeader": "core.rtp",
-    "RtpStream": "core.rtp",
-    "StreamStats": "core.rtp",
-    "analyze_stream": "core.rtp",
-    "parse_rtcp": "core.rtp",
-    "ulaw_decode": "core.g711",
-    "alaw_decode": "core.g711",
-    "analyze": "capture.streams",
-    "streams": "capture.streams",
-    "read_udp": "capture.pcap",
-    "estimate_quality": "core.quality",
-    "Phone": "devices.phone",
-    "SimulatedAlcatel": "devices.alcatel",
-    "WebRtcLab": "devices.webrtc",
-    "BrowserPhone": "devices.webrtc",
-    "start_webrtc_lab": "devices.webrtc",
-    "call_panel": "widgets.panels",
-    "make_certificates": "devices.certs",
+    # the lab's configuration
+    "Account": "config:Account",
+    "LabConfig": "config:LabConfig",
+    "load_config": "config:load_config",
+    # core: protocol logic (chapters 1, 3-5)
+    "SipMessage": "core.sip:SipMessage",
+    "Uri": "core.sip:Uri",
+    "NameAddr": "core.sip:NameAddr",
+    "Via": "core.sip:Via",
+    "CSeq": "core.sip:CSeq",
+    "diff_messages": "core.sip:diff",
+    "options_request": "core.sip:options_request",
+    "SessionDescription": "core.sdp:SessionDescription",
+    "Challenge": "core.digest:Challenge",
+    "compute_response": "core.digest:compute_response",
+    "verify_authorization": "core.digest:verify_authorization",
+    "Flow": "core.flow:Flow",
+    "FlowMessage": "core.flow:FlowMessage",
+    "RtpHeader": "core.rtp:RtpHeader",
+    "RtpStream": "core.rtp:RtpStream",
+    "StreamStats": "core.rtp:StreamStats",
+    "analyze_stream": "core.rtp:analyze_stream",
+    "parse_rtcp": "core.rtp:parse_rtcp",
+    "ulaw_decode": "core.g711:ulaw_decode",
+    "alaw_decode": "core.g711:alaw_decode",
+    "TelephoneEvent": "core.dtmf:TelephoneEvent",
+    "estimate_quality": "core.quality:estimate",
+    "dominant_frequency": "core.audio:dominant_frequency",
+    "call_audio": "core.audio:call_audio",
+    # capture: files and packets
+    "read_sip": "capture.sipread:read_sip",
+    "read_flow": "capture.sipread:read_flow",
+    "read_udp": "capture.pcap:read_udp",
+    "analyze": "capture.streams:analyze",
+    "streams": "capture.streams:streams",
+    "LiveCapture": "capture.live:LiveCapture",
+    "capture_methods": "capture.live:capture_methods",
+    "craft_options": "capture.craft:craft_options",
+    "send_and_receive": "capture.craft:send_and_receive",
+    "status_line": "capture.craft:status_line",
+    "rtp_packet": "capture.layers:rtp_packet",
+    "compare_with_tshark": "capture.tshark:compare_with_tshark",
+    "tshark_rtp_streams": "capture.tshark:tshark_rtp_streams",
+    "read_wav": "capture.wav:read_wav",
+    "stream_wav": "capture.wav:stream_wav",
+    # devices: what runs
+    "Pbx": "devices.pbx:Pbx",
+    "Lab": "devices.lab:Lab",
+    "start_lab": "devices.lab:start_lab",
+    "run_checks": "devices.doctor:run_checks",
+    "Phone": "devices.phone:Phone",
+    "SimulatedAlcatel": "devices.alcatel:SimulatedAlcatel",
+    "detect_alcatel_signal": "devices.alcatel:detect_alcatel_signal",
+    "ProvisioningServer": "devices.provisioning:ProvisioningServer",
+    "WebRtcLab": "devices.webrtc:WebRtcLab",
+    "BrowserPhone": "devices.webrtc:BrowserPhone",
+    "start_webrtc_lab": "devices.webrtc:start_webrtc_lab",
+    "webrtc_call_flow": "devices.webrtc:call_flow",
+    "wss_handshake": "devices.webrtc:wss_handshake",
+    "make_certificates": "devices.certs:make_certificates",
+    "describe_certificate": "devices.certs:describe",
+    "verify_chain": "devices.certs:verify_chain",
+    # views
+    "call_panel": "widgets.panels:call_panel",
+    # teach: the course
+    "Experiment": "teach.experiments:Experiment",
+    "record_registration": "teach.experiments:record_registration",
+    "record_call": "teach.experiments:record_call",
+    "record_incoming_call": "teach.experiments:record_incoming_call",
+    "from_pcap": "teach.experiments:from_pcap",
+    "auth_exchange": "teach.explain:auth_exchange",
+    "sdp_side_by_side": "teach.explain:sdp_side_by_side",
+    "answer_timing": "teach.explain:answer_timing",
+    "stream_path": "teach.explain:stream_path",
+    "quality_table": "teach.explain:quality_table",
+    "dtmf_digits": "teach.explain:dtmf_digits",
+    "sample_capture": "teach.samples:sample_capture",
+    "sample_names": "teach.samples:sample_names",
 }
 
-_SUBMODULES = {
-    "config": "config", "errors": "errors", "plots": "plots", "cli": "cli",
-    "pbx": "devices.pbx", "lab": "devices.lab", "sip": "core.sip", "sdp": "core.sdp", "digest": "core.digest",
-    "flow": "core.flow", "rtp": "core.rtp", "g711": "core.g711", "pcap": "capture.pcap",
-    "analysis": "capture.streams", "capture": "capture.sipread", "phone": "devices.phone",
-    "alcatel": "devices.alcatel", "provisioning": "devices.provisioning", "webrtc": "devices.webrtc",
-    "widgets": "widgets.panels", "grading": "teach.grading", "quality": "core.quality", "dtmf": "core.dtmf",
-    "craft": "capture.craft", "doctor": "devices.doctor", "asterisk_conf": "devices.asterisk_conf",
-    "certs": "devices.certs", "scenarios": "teach.experiments", "audio": "capture.audio",
-}
+#: sub-packages reachable as attributes: the views, and the graded exercises' helpers
+_PACKAGES = {"plots": "plots", "widgets": "widgets", "grading": "teach.grading", "provisioning": "devices.provisioning"}
 
 __all__ = [
-    "Account",
-    "BrowserPhone",
-    "CSeq",
     "CallError",
     "CaptureError",
-    "Challenge",
     "ConfigError",
     "DigestError",
-    "Flow",
-    "Lab",
-    "LabConfig",
-    "LiveCapture",
-    "NameAddr",
     "ParseError",
-    "Pbx",
     "PbxError",
-    "Phone",
     "PhoneDied",
     "PhoneError",
     "ProvisioningError",
-    "ProvisioningServer",
     "RegistrationError",
-    "RtpHeader",
     "RtpParseError",
-    "RtpStream",
     "SdpParseError",
-    "SessionDescription",
-    "SimulatedAlcatel",
-    "SipMessage",
     "SipParseError",
-    "StreamStats",
-    "Uri",
-    "Via",
     "VoipLabError",
     "WebRtcError",
-    "WebRtcLab",
     "__version__",
-    "alaw_decode",
-    "analyze",
-    "call_panel",
-    "analyze_stream",
-    "compute_response",
-    "estimate_quality",
-    "flow_from_trace",
-    "load_config",
-    "make_certificates",
-    "parse_rtcp",
-    "read_flow",
-    "read_sip",
-    "read_udp",
-    "start_lab",
-    "start_webrtc_lab",
-    "streams",
-    "ulaw_decode",
-    "verify_authorization",
+    *_LAZY,
+    *_PACKAGES,
 ]
-
-
-_RENAMED = {"estimate_quality": "estimate"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        value = getattr(module, _RENAMED.get(name, name))
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        module = importlib.import_module(f".{_SUBMODULES[name]}", __name__)
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'voiplab' has no attribute {name!r}")
+        module_name, _, attribute = _LAZY[name].partition(":")
+        value = getattr(importlib.import_module(f".{module_name}", __name__), attribute)
+    elif name in _PACKAGES:
+        value = importlib.import_module(f".{_PACKAGES[name]}", __name__)
+    else:
+        raise AttributeError(f"module 'voiplab' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
+    return sorted(set(globals()) | set(_LAZY) | set(_PACKAGES))

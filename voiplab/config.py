@@ -184,6 +184,17 @@ class LabConfig:
                 return acc.name
         return None
 
+    def roles(self) -> dict[str, str]:
+        """ip -> lab role, for the lifelines of a ladder diagram.
+
+        ``{"127.0.0.80": "pbx", "127.0.0.81": "alcatel (5001)", "127.0.0.82": "rpi (5002)", ...}``.
+        Taught in notebook 04.
+        """
+        roles = {self.pbx.host: "pbx"}
+        for acc in self.accounts:
+            roles.setdefault(acc.address, f"{acc.name} ({acc.number})")
+        return roles
+
     def with_overrides(self, **changes: Any) -> LabConfig:
         """A copy with top-level fields replaced (e.g. ``pbx=replace(cfg.pbx, port=5070)``)."""
         return replace(self, **changes)

@@ -15,21 +15,22 @@ import socket
 from typing import Any
 
 from ..config import LabConfig, load_config
+from ..core.sip import options_request
 from ..errors import PbxError
 
-__all__ = ["sip_options", "send_and_receive", "status_line"]
+__all__ = ["craft_options", "send_and_receive", "status_line"]
 
 
 def _scapy() -> Any:
     from scapy.layers.inet import IP, UDP
     from scapy.packet import Raw
 
-    from .sipread import SIP  # the SIP layer: show() lists the parsed headers
+    from .layers import SIP  # the SIP layer: show() lists the parsed headers
 
     return IP, UDP, Raw, SIP
 
 
-def sip_options(config: LabConfig | None = None, account: str = "rpi", *, local_port: int = 5070) -> Any:
+def craft_options(config: LabConfig | None = None, account: str = "rpi", *, local_port: int = 5070) -> Any:
     """A scapy packet ``IP / UDP / SIP OPTIONS`` from a lab phone's address to the PBX.
 
     Parameters:
@@ -43,22 +44,11 @@ def sip_options(config: LabConfig | None = None, account: str = "rpi", *, local_
     cfg = config or load_config()
     src = cfg.account(account).address
     pbx = cfg.pbx
-    tag = secrets.token_hex(4)
-    text = (
-        f"OPTIONS sip:{pbx.host}:{pbx.port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {src}:{local_port};branch=z9hG4bK-{secrets.token_hex(6)};rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <sip:{account}@{pbx.host}>;tag={tag}\r\n"
-        f"To: <sip:{pbx.host}:{pbx.port}>\r\n"
-        f"Call-ID: {secrets.token_hex(8)}@{src}\r\n"
-        "CSeq: 1 OPTIONS\r\n"
-        f"Contact: <sip:{account}@{src}:{local_port}>\r\n"
-        "Accept: application/sdp\r\n"
-        "User-Agent: voiplab (scapy)\r\n"
-        "Content-Length: 0\r\n\r\n"
-    )
+    message = options_request(pbx.host, pbx.port, local=src, local_port=local_port, tag=secrets.token_hex(4),
+                              branch=secrets.token_hex(6), call_id=secrets.token_hex(8), user=account,
+                              user_agent="voiplab (scapy)")
     IP, UDP, Raw, SIP = _scapy()
-    return IP(src=src, dst=pbx.host) / UDP(sport=local_port, dport=pbx.port) / SIP(text.encode())
+    return IP(src=src, dst=pbx.host) / UDP(sport=local_port, dport=pbx.port) / SIP(message)
 
 
 def send_and_receive(packet: Any, timeout: float = 2.0) -> Any:

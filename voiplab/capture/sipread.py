@@ -1,20 +1,12 @@
-"""Reading SIP from pcap/pcapng files, a scapy ``SIP`` layer, and live capture.
+"""Reading SIP from pcap/pcapng files, in capture order, as tshark lists it.
 
-* :func:`read_sip` reads a capture with a small built-in pcap/pcapng reader (no scapy
-  dissection, so tens of thousands of messages per second) and returns every SIP message as a
-  :class:`~voiplab.flow.FlowMessage`: UDP and TCP on ports 5060/5061, plus SIP on any
-  UDP port recognised by its first line. TCP streams are reassembled and split by
-  Content-Length; IPv4 fragments are reassembled.
-* :class:`SIP` is a scapy layer (a thin wrapper over :mod:`voiplab.sip`) bound to UDP
-  port 5060, whose ``show()`` lists the parsed headers.
-* :class:`LiveCapture` records a pcap while a notebook makes calls: scapy's
-  ``AsyncSniffer`` when this process may capture, else ``dumpcap`` or ``tcpdump``,
-  else a :class:`CaptureError` that names the fixes. Privileges are checked *before*
-  starting.
-* :func:`flow_from_trace` builds the same :class:`~voiplab.flow.Flow` from a phone's
-  SIP trace, with no capture privileges at all.
+:func:`read_sip` reads a capture without scapy dissection (tens of thousands of messages
+per second) and returns every SIP message as a :class:`~voiplab.core.flow.FlowMessage`:
+UDP and TCP on ports 5060/5061, plus SIP on any UDP port recognised by its first line.
+TCP streams are reassembled and split by Content-Length; IPv4 fragments are reassembled.
+:func:`read_flow` gives the :class:`~voiplab.core.flow.Flow` of a capture.
 
-Taught in notebook 01 (scapy), 03 and 04 (captures and ladder diagrams).
+Taught in notebooks 03 and 04 (captures and ladder diagrams).
 """
 
 from __future__ import annotations
@@ -22,53 +14,26 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import shutil
 import struct
-import subprocess
-import tempfile
-import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from scapy.fields import StrField
-from scapy.layers.inet import TCP, UDP
-from scapy.packet import Packet, bind_layers
-
-from ..errors import CaptureError, SipParseError
 from ..core.flow import Flow, FlowMessage, format_address
 from ..core.sip import SIP_DEFAULT_PORT, SIPS_DEFAULT_PORT, SipMessage, message_length
+from ..errors import CaptureError, SipParseError
 
 __all__ = [
-    "SIP",
     "SIP_PORTS",
     "RawPacket",
     "read_packets",
     "read_sip",
     "read_flow",
-    "flow_from_trace",
-    "LiveCapture",
-    "capture_methods",
     "looks_like_sip",
 ]
 
 #: Ports on which every UDP/TCP payload is tried as SIP.
 SIP_PORTS = frozenset({SIP_DEFAULT_PORT, SIPS_DEFAULT_PORT})
-CAPTURE_FIXES = (
-    "run as root; or give dumpcap the capture capabilities "
-    "(sudo setcap cap_net_raw,cap_net_admin=eip /usr/bin/dumpcap) and add your user to the "
-    "wireshark group (sudo usermod -aG wireshark $USER, then log in again); or use the phone's "
-    "trace() with voiplab.capture.flow_from_trace()"
-)
-_CAP_NET_RAW = 13
-_CAP_NET_ADMIN = 12
-_START_TIMEOUT_S = 5.0
-_FLUSH_S = {"dumpcap": 0.6, "tcpdump": 0.1, "scapy": 0.05}
-# dumpcap says "Capturing on" a few ms before its capture loop runs: wait that long.
-_SETTLE_S = {"dumpcap": 0.2, "tcpdump": 0.02}
-_ARPHRD_LOOPBACK = 772
 
 # The first line of a SIP message: a request line or a status line.
 _FIRST_LINE_RE = re.compile(
@@ -461,7 +426,7 @@ def read_sip(path: str | os.PathLike[str], *, errors: str = "skip") -> list[Flow
             ``"raise"`` raises their :class:`SipParseError`.
 
     Returns:
-        :class:`~voiplab.flow.FlowMessage` objects with frame number, time, ``ip:port``
+        :class:`~voiplab.core.flow.FlowMessage` objects with frame number, time, ``ip:port``
         addresses and transport. A message split over TCP segments gets the frame
         number of its last segment (as tshark reports it).
 
@@ -478,395 +443,6 @@ def read_sip(path: str | os.PathLike[str], *, errors: str = "skip") -> list[Flow
 
 
 def read_flow(path: str | os.PathLike[str], *, pbx: str | None = None) -> Flow:
-    """The :class:`~voiplab.flow.Flow` of a capture file (``Flow.from_pcap``)."""
+    """The :class:`~voiplab.core.flow.Flow` of a capture file (``Flow.from_pcap``)."""
     return Flow.from_messages(read_sip(path), pbx=pbx)
 
-
-def flow_from_trace(entries: Iterable[Mapping[str, Any]], *, pbx: str | None = None) -> Flow:
-    """A :class:`~voiplab.flow.Flow` from a phone's SIP trace (no capture needed).
-
-    Parameters:
-        entries: dicts ``{"time": float, "direction": "tx"|"rx", "local": "ip:port",
-            "remote": "ip:port", "transport": "UDP", "raw": str}`` as ``Phone.trace()``
-            returns them.
-
-    Raises:
-        CaptureError: an entry lacks a key or has an unknown direction.
-        SipParseError: a raw message is malformed.
-
-    Taught in notebook 03 (drawing the flow without capture privileges).
-    """
-    messages = []
-    for number, entry in enumerate(entries, start=1):
-        try:
-            direction = entry["direction"]
-            local, remote = entry["local"], entry["remote"]
-            raw, when = entry["raw"], float(entry["time"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise CaptureError(
-                f"phone trace entry {number} is missing {error}: each entry needs time, direction, "
-                "local, remote and raw"
-            ) from None
-        if direction not in ("tx", "rx"):
-            raise CaptureError(
-                f"phone trace entry {number} has direction {direction!r}: it must be 'tx' or 'rx'"
-            )
-        src, dst = (local, remote) if direction == "tx" else (remote, local)
-        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
-        message = SipMessage.parse(data)
-        messages.append(FlowMessage(message, when, src, dst, str(entry.get("transport", "UDP")).upper()))
-    return Flow.from_messages(messages, pbx=pbx)
-
-
-# ---------------------------------------------------------------------------- scapy layer
-
-
-class SIP(Packet):
-    """A scapy layer for SIP: the payload bytes, parsed by :mod:`voiplab.sip` on demand.
-
-    ``pkt[SIP].message`` is the :class:`~voiplab.sip.SipMessage`; ``pkt.show()`` lists its
-    headers. Bound to UDP port 5060. Build one with ``SIP(b"OPTIONS ...")`` or
-    ``SIP(message)``.
-
-    Taught in notebook 01 (crafting an OPTIONS with scapy).
-    """
-
-    name = "SIP"
-    fields_desc = [StrField("load", b"")]
-
-    def __init__(self, _pkt: bytes | SipMessage | str = b"", *args: Any, **kwargs: Any) -> None:
-        if isinstance(_pkt, SipMessage):
-            _pkt = bytes(_pkt)
-        elif isinstance(_pkt, str):
-            _pkt = _pkt.encode("utf-8")
-        super().__init__(_pkt, *args, **kwargs)
-
-    @property
-    def message(self) -> SipMessage:
-        """The parsed message (raises :class:`SipParseError` if it is not SIP)."""
-        return SipMessage.parse(bytes(self.load))
-
-    def mysummary(self) -> str:
-        try:
-            message = self.message
-        except SipParseError:
-            return "SIP (malformed)"
-        return f"SIP {message.summary} (CSeq {message.headers.get('cseq', '?')})"
-
-    def _show_or_dump(
-        self, dump: bool = False, indent: int = 3, lvl: str = "", label_lvl: str = "", first_call: bool = True
-    ) -> str | None:
-        lines = [f"{label_lvl}###[ {self.name} ]###"]
-        prefix = label_lvl + lvl + "  "
-        try:
-            message = self.message
-        except SipParseError as error:
-            lines.append(f"{prefix}malformed = {error}")
-            lines.append(f"{prefix}load      = {bytes(self.load)[:80]!r}")
-        else:
-            lines.append(f"{prefix}{'start-line':<18} = {message.start_line}")
-            for header in message.headers:
-                shown = header.name if not header.is_compact else f"{header.name} ({header.long_name})"
-                lines.append(f"{prefix}{shown:<18} = {header.value}")
-            if message.body:
-                body = message.body.decode("utf-8", "replace").rstrip("\r\n")
-                lines.append(f"{prefix}{'body':<18} =")
-                lines.extend(f"{prefix}    {line}" for line in body.splitlines())
-        text = "\n".join(lines) + "\n"
-        if self.payload:
-            text += (
-                self.payload._show_or_dump(
-                    dump=dump, indent=indent, lvl=lvl, label_lvl=label_lvl, first_call=False
-                )
-                or ""
-            )
-        if first_call and not dump:
-            print(text)
-            return None
-        return text
-
-
-bind_layers(UDP, SIP, sport=SIP_DEFAULT_PORT)
-bind_layers(UDP, SIP, dport=SIP_DEFAULT_PORT)
-bind_layers(TCP, SIP, sport=SIP_DEFAULT_PORT)
-bind_layers(TCP, SIP, dport=SIP_DEFAULT_PORT)
-
-
-# ---------------------------------------------------------------------------- live capture
-
-
-def _effective_capabilities() -> int:
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return 0
-    match = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", text, re.MULTILINE)
-    return int(match.group(1), 16) if match else 0
-
-
-def _process_can_capture() -> bool:
-    """Whether this Python process may open raw sockets (root or CAP_NET_RAW)."""
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return True
-    return bool(_effective_capabilities() & (1 << _CAP_NET_RAW))
-
-
-def _file_has_capture_caps(path: str) -> bool:
-    try:
-        value = os.getxattr(path, "security.capability")
-    except (OSError, AttributeError):
-        return False
-    if len(value) < 8:
-        return False
-    permitted = int.from_bytes(value[4:8], "little")
-    return bool(permitted & (1 << _CAP_NET_RAW))
-
-
-def _tool_can_capture(path: str) -> bool:
-    """Whether running ``path`` would be allowed to capture."""
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return True
-    try:
-        info = os.stat(path)
-    except OSError:
-        return False
-    if info.st_mode & 0o4000 and info.st_uid == 0 and os.access(path, os.X_OK):
-        return True
-    return _file_has_capture_caps(path) and os.access(path, os.X_OK)
-
-
-def capture_methods() -> list[str]:
-    """The live-capture methods usable here, best first: ``"scapy"``, ``"dumpcap"``, ``"tcpdump"``."""
-    methods = []
-    if _process_can_capture():
-        methods.append("scapy")
-    for tool in ("dumpcap", "tcpdump"):
-        path = shutil.which(tool)
-        if path and _tool_can_capture(path):
-            methods.append(tool)
-    return methods
-
-
-def _is_loopback(interface: str) -> bool:
-    try:
-        return int(Path(f"/sys/class/net/{interface}/type").read_text()) == _ARPHRD_LOOPBACK
-    except (OSError, ValueError):
-        return interface in ("lo", "lo0")
-
-
-def _bpf(addresses: Sequence[str], ports: Sequence[int] | None) -> str:
-    parts = []
-    if addresses:
-        parts.append("(" + " or ".join(f"host {a}" for a in addresses) + ")")
-    if ports:
-        parts.append("(" + " or ".join(f"port {p}" for p in ports) + ")")
-    return " and ".join(parts)
-
-
-class LiveCapture:
-    """Record the lab's traffic to a pcap file while something happens.
-
-    ::
-
-        capture = LiveCapture("lo", addresses=["127.0.0.80", "127.0.0.82"])
-        capture.start()
-        ...                       # register, call, hang up
-        path = capture.stop()     # a pcap file
-        flow = Flow.from_pcap(path)
-
-    Parameters:
-        interface: the interface (``"lo"`` for the local lab).
-        addresses: only packets from/to these hosts (all if empty).
-        ports: only these ports (all if ``None``, so RTP is recorded too).
-        path: the pcap to write (a temporary file if ``None``).
-        method: ``"scapy"``, ``"dumpcap"`` or ``"tcpdump"``; the best available if ``None``.
-
-    Raises:
-        CaptureError: (from :meth:`start`) capturing is not permitted here; the message
-            names the fixes.
-
-    Taught in notebook 03 and 04.
-    """
-
-    def __init__(
-        self,
-        interface: str = "lo",
-        addresses: Sequence[str] = (),
-        ports: Sequence[int] | None = None,
-        path: str | os.PathLike[str] | None = None,
-        method: str | None = None,
-    ) -> None:
-        self.interface = interface
-        self.addresses = tuple(addresses)
-        self.ports = tuple(ports) if ports is not None else None
-        self.path = Path(path) if path is not None else None
-        self.method = method
-        self._process: subprocess.Popen[bytes] | None = None
-        self._sniffer: Any = None
-        self._used: str | None = None
-
-    @property
-    def filter(self) -> str:
-        """The BPF filter used."""
-        return _bpf(self.addresses, self.ports)
-
-    @property
-    def running(self) -> bool:
-        """Whether the capture is running."""
-        return self._used is not None
-
-    def check(self) -> str:
-        """The method that :meth:`start` will use.
-
-        Raises:
-            CaptureError: no method is permitted; the message names the fixes.
-        """
-        available = capture_methods()
-        if self.method is not None:
-            if self.method not in ("scapy", "dumpcap", "tcpdump"):
-                raise CaptureError(
-                    f"capture method {self.method!r} is unknown: use 'scapy', 'dumpcap' or 'tcpdump'"
-                )
-            if self.method not in available:
-                raise CaptureError(f"live capture with {self.method} is not permitted here: {CAPTURE_FIXES}")
-            return self.method
-        if not available:
-            raise CaptureError(f"live capture is not permitted for this user: {CAPTURE_FIXES}")
-        return available[0]
-
-    def start(self) -> LiveCapture:
-        """Check privileges, then start capturing; returns ``self``.
-
-        Raises:
-            CaptureError: not permitted, already running, or the capture tool failed to start.
-        """
-        if self.running:
-            raise CaptureError("live capture is already running: call stop() first")
-        method = self.check()
-        if self.path is None:
-            handle, name = tempfile.mkstemp(prefix="voiplab-", suffix=".pcap")
-            os.close(handle)
-            self.path = Path(name)
-        if method == "scapy":
-            self._start_scapy()
-        else:
-            self._start_tool(method)
-        self._used = method
-        return self
-
-    def _start_scapy(self) -> None:
-        from scapy.sendrecv import AsyncSniffer
-
-        started = threading.Event()
-        options: dict[str, Any] = {}
-        if _is_loopback(self.interface):
-            # On loopback a listening socket sees each packet twice (outgoing and incoming);
-            # scapy's L2Socket drops the outgoing copy, as libpcap does.
-            from scapy.config import conf
-
-            options["L2socket"] = conf.L2socket
-        self._sniffer = AsyncSniffer(
-            iface=self.interface,
-            filter=self.filter or None,
-            store=True,
-            started_callback=started.set,
-            **options,
-        )
-        try:
-            self._sniffer.start()
-        except (OSError, RuntimeError) as error:
-            raise CaptureError(
-                f"live capture on {self.interface!r} failed to start ({error}): {CAPTURE_FIXES}"
-            ) from None
-        if not started.wait(_START_TIMEOUT_S):
-            raise CaptureError(
-                f"live capture on {self.interface!r} did not start within {_START_TIMEOUT_S} s: "
-                "check the interface name (ip link)"
-            )
-
-    def _start_tool(self, method: str) -> None:
-        tool = shutil.which(method)
-        assert tool is not None and self.path is not None
-        if method == "dumpcap":
-            command = [tool, "-i", self.interface, "-P", "-q", "-w", str(self.path)]
-            if self.filter:
-                command += ["-f", self.filter]
-            ready = b"Capturing on"
-        else:
-            command = [tool, "-i", self.interface, "--immediate-mode", "-U", "-n", "-w", str(self.path)]
-            if hasattr(os, "geteuid") and os.geteuid() == 0:
-                command += ["-Z", "root"]
-            if self.filter:
-                command.append(self.filter)
-            ready = b"listening on"
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        assert process.stderr is not None
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        seen = b""
-        os.set_blocking(process.stderr.fileno(), False)
-        while time.monotonic() < deadline:
-            chunk = process.stderr.read() or b""
-            seen += chunk
-            if ready in seen:
-                break
-            if process.poll() is not None:
-                seen += process.stderr.read() or b""
-                raise CaptureError(
-                    f"live capture with {method} failed to start ({seen.decode(errors='replace').strip()}): "
-                    f"check the interface name, or {CAPTURE_FIXES}"
-                )
-            time.sleep(0.01)
-        else:
-            process.terminate()
-            process.wait()
-            raise CaptureError(
-                f"live capture with {method} did not start within {_START_TIMEOUT_S} s: "
-                "check the interface name (ip link)"
-            )
-        time.sleep(_SETTLE_S[method])
-        self._process = process
-
-    def stop(self) -> Path:
-        """Stop capturing and return the path of the pcap file.
-
-        Raises:
-            CaptureError: the capture is not running.
-        """
-        if not self.running or self.path is None:
-            raise CaptureError("live capture is not running: call start() first")
-        if self._sniffer is not None:
-            from scapy.utils import wrpcap
-
-            time.sleep(0.05)
-            packets = self._sniffer.stop()
-            wrpcap(str(self.path), packets if packets is not None else [])
-            self._sniffer = None
-        elif self._process is not None:
-            import signal
-
-            # dumpcap delivers packets in blocks (250 ms timeout): let the last ones reach the file
-            time.sleep(_FLUSH_S[self._used or ""])
-            self._process.send_signal(signal.SIGINT)
-            try:
-                self._process.wait(timeout=_START_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            if self._process.stderr is not None:
-                self._process.stderr.close()
-            self._process = None
-        self._used = None
-        return self.path
-
-    def __enter__(self) -> LiveCapture:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.running:
-            self.stop()
-
-    def __repr__(self) -> str:
-        state = f"running ({self._used})" if self.running else "stopped"
-        return f"<LiveCapture {self.interface} filter={self.filter!r} {state} -> {self.path}>"

@@ -22,7 +22,7 @@ How tshark (Wireshark 4.0) decides that a UDP datagram is RTP, and what this mod
   names every payload type of the stream, by number, each with the name it had on its
   first packet.
 
-Bulk work is numpy over the columns of :func:`voiplab.pcap.read_udp`; only SIP datagrams
+Bulk work is numpy over the columns of :func:`voiplab.capture.pcap.read_udp`; only SIP datagrams
 are parsed one by one (a small SDP reader here: no import of the full SIP/SDP modules, so
 that ``voiplab analyze`` starts fast).
 Taught in notebook 05 (RTP streams, jitter, loss).
@@ -525,7 +525,7 @@ def analyze(path: str | os.PathLike[str], heuristic: bool = False,
             ``-o rtp.heuristic_rtp:TRUE``).
 
     Returns:
-        One :class:`~voiplab.rtp.StreamStats` per stream, in tshark's order.
+        One :class:`~voiplab.core.rtp.StreamStats` per stream, in tshark's order.
 
     Raises:
         CaptureError: the file is not a capture or cannot be read.

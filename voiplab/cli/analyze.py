@@ -2,7 +2,7 @@
 
 The plain output is the table of ``tshark -q -z rtp,streams`` (Wireshark 4.0), with the
 same figures; ``--json`` prints a list of objects with the keys of
-:attr:`voiplab.rtp.StreamStats.JSON_KEYS`. Wired into :mod:`voiplab.cli` with
+:attr:`voiplab.core.rtp.StreamStats.JSON_KEYS`. Wired into :mod:`voiplab.cli` with
 ``add_parser(subparsers)`` and ``run(args)``; imports stay light (no scapy, no
 matplotlib) so that the whole process is fast.
 Taught in notebook 05.
@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def format_tshark_table(rows: list[Any]) -> str:
-    """The ``tshark -q -z rtp,streams`` text for these :class:`~voiplab.rtp.StreamStats`."""
+    """The ``tshark -q -z rtp,streams`` text for these :class:`~voiplab.core.rtp.StreamStats`."""
     return "\n".join([TSHARK_TITLE, TSHARK_HEADER, *(s.tshark_row() for s in rows), TSHARK_FOOTER])
 
 

@@ -15,8 +15,6 @@ from ..errors import VoipLabError
 
 __all__ = ["add_parser", "run", "format_table"]
 
-DEFAULT_ROLES = {"127.0.0.80": "pbx", "127.0.0.81": "alcatel", "127.0.0.82": "rpi", "127.0.0.83": "guillaume"}
-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``flow`` sub-command to an ``argparse`` sub-parser collection."""
@@ -97,8 +95,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 + "\n"
             )
     if args.png:
-        from ..plots.ladder import ladder_figure
+        from ..config import load_config
+        from ..plots.ladder import ladder_figure  # matplotlib: only when a diagram is asked for
 
-        ladder_figure(flow, roles=DEFAULT_ROLES).savefig(args.png, dpi=100)
+        ladder_figure(flow, roles=load_config().roles()).savefig(args.png, dpi=100)
         print(f"ladder diagram written to {args.png}", file=sys.stderr)
     return 0

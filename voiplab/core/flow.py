@@ -14,7 +14,7 @@ Three levels, as RFC 3261 defines them and Wireshark shows them:
 * a **call** is what Wireshark's *Telephony > VoIP Calls* lists: one row per
   INVITE-initiated Call-ID, with start, stop, initial speaker, From, To, state,
   packets and comments. Asterisk is a **B2BUA**: the leg caller -> PBX and the leg
-  PBX -> callee have different Call-IDs. They are merged into one :class:`Call` by the
+  PBX -> callee have different Call-IDs. They are merged into one :class:`FlowCall` by the
   rule documented in :func:`correlate_legs`.
 
 Re-INVITEs and UPDATEs inside a dialog are listed with the media address change they
@@ -28,34 +28,81 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, TypedDict
 
-from ..errors import SdpParseError, SipParseError
+from ..errors import CaptureError, SdpParseError, SipParseError
 from .sip import SipMessage
 
 __all__ = [
-    "CALL_STATES",
+    "VOIP_CALL_STATES",
     "B2BUA_WINDOW_S",
+    "TraceEntry",
+    "messages_from_trace",
     "FlowMessage",
     "Transaction",
     "Dialog",
     "MediaChange",
     "CallLeg",
-    "Call",
+    "FlowCall",
     "Flow",
     "format_address",
     "split_address",
     "correlate_legs",
 ]
 
-#: Call states, with Wireshark's names (ui/voip_calls.c).
-CALL_STATES = ("CALL SETUP", "RINGING", "IN CALL", "CANCELLED", "COMPLETED", "REJECTED", "UNKNOWN")
+#: States of a call in a capture, with Wireshark's names (ui/voip_calls.c): not the phone's
+#: own call states (``voiplab.devices.wire.VOIP_CALL_STATES``), which pjsua2 names.
+VOIP_CALL_STATES = ("CALL SETUP", "RINGING", "IN CALL", "CANCELLED", "COMPLETED", "REJECTED", "UNKNOWN")
 #: How long after the caller's INVITE the PBX's INVITE to the callee may start (seconds),
 #: when the two legs are matched on timing alone.
 B2BUA_WINDOW_S = 5.0
 _CHALLENGES = (401, 407)
+
+
+class TraceEntry(TypedDict):
+    """One SIP message a phone sent or received, as its trace records it (``Phone.trace()``).
+
+    ``local``/``remote`` are ``"ip:port"``; ``transport`` is ``"UDP"``, ``"TCP"``, ``"TLS"``
+    or ``"WSS"``; ``time`` is seconds since the epoch; ``raw`` the message text.
+    """
+
+    time: float
+    direction: Literal["tx", "rx"]
+    local: str
+    remote: str
+    transport: str
+    raw: str
+
+
+def messages_from_trace(entries: Iterable[Mapping[str, Any]]) -> list[FlowMessage]:
+    """The :class:`FlowMessage` of each :class:`TraceEntry` (sent: local -> remote).
+
+    Raises:
+        CaptureError: an entry lacks a key or has an unknown direction.
+        SipParseError: a raw message is malformed.
+    """
+    messages = []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            direction = entry["direction"]
+            local, remote = entry["local"], entry["remote"]
+            raw, when = entry["raw"], float(entry["time"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise CaptureError(
+                f"phone trace entry {number} is missing {error}: each entry needs time, direction, "
+                "local, remote and raw"
+            ) from None
+        if direction not in ("tx", "rx"):
+            raise CaptureError(
+                f"phone trace entry {number} has direction {direction!r}: it must be 'tx' or 'rx'"
+            )
+        src, dst = (local, remote) if direction == "tx" else (remote, local)
+        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+        message = SipMessage.parse(data)
+        messages.append(FlowMessage(message, when, src, dst, str(entry.get("transport", "UDP")).upper()))
+    return messages
 
 
 def format_address(host: str, port: int) -> str:
@@ -366,7 +413,7 @@ def _safe_header_address(message: SipMessage, name: str) -> str:
 
 
 @dataclass(frozen=True)
-class Call:
+class FlowCall:
     """A call as Wireshark's *VoIP Calls* shows it, with every B2BUA leg merged.
 
     Attributes:
@@ -374,7 +421,7 @@ class Call:
         start, stop: time of the first and last SIP message of all legs.
         initial_speaker: ``ip`` that sent the first INVITE.
         from_, to: From and To of the first leg's INVITE.
-        state: one of :data:`CALL_STATES` (the first leg's state).
+        state: one of :data:`VOIP_CALL_STATES` (the first leg's state).
         packets: the number of SIP messages of all legs.
         comments: what happened, e.g. ``"INVITE 401 (challenge)"``,
             ``"re-INVITE by 127.0.0.80:5060: media 127.0.0.80:10018 -> 127.0.0.81:4002"``.
@@ -438,7 +485,7 @@ class Call:
 
     def __repr__(self) -> str:
         return (
-            f"<Call {self.from_} -> {self.to} {self.state} legs={len(self.legs)} packets={self.packets} "
+            f"<FlowCall {self.from_} -> {self.to} {self.state} legs={len(self.legs)} packets={self.packets} "
             f"{self.duration:.3f}s>"
         )
 
@@ -665,14 +712,14 @@ def correlate_legs(legs: Sequence[CallLeg], pbx: str | None = None) -> list[list
 class Flow:
     """Every SIP message of a capture or phone trace, with transactions, dialogs and calls.
 
-    Build it with :meth:`from_messages` (or ``voiplab.capture.read_flow`` /
-    ``Flow.from_pcap``). Taught in notebook 04.
+    Build it with :meth:`from_messages`, :meth:`from_trace` (a phone's own trace) or
+    ``voiplab.read_flow(path)`` (a capture file). Taught in notebook 04.
     """
 
     messages: tuple[FlowMessage, ...]
     transactions: tuple[Transaction, ...] = field(repr=False)
     dialogs: tuple[Dialog, ...] = field(repr=False)
-    calls: tuple[Call, ...] = field(repr=False)
+    calls: tuple[FlowCall, ...] = field(repr=False)
     media_changes: tuple[MediaChange, ...] = field(repr=False)
 
     @classmethod
@@ -704,11 +751,16 @@ class Flow:
         return cls(tuple(items), tuple(transactions), tuple(dialogs), tuple(calls), tuple(media_changes))
 
     @classmethod
-    def from_pcap(cls, path: str, *, pbx: str | None = None) -> Flow:
-        """Read a pcap/pcapng file (see :func:`voiplab.capture.read_sip`)."""
-        from ..capture.sipread import read_flow
+    def from_trace(cls, entries: Iterable[Mapping[str, Any]], *, pbx: str | None = None) -> Flow:
+        """The flow of a phone's own SIP trace (``Phone.trace()``): no capture privileges needed.
 
-        return read_flow(path, pbx=pbx)
+        Raises:
+            CaptureError: an entry lacks a key or has an unknown direction.
+            SipParseError: a raw message is malformed.
+
+        Taught in notebook 03 (drawing the flow without capture privileges).
+        """
+        return cls.from_messages(messages_from_trace(entries), pbx=pbx)
 
     # ----------------------------------------------------------- views
 
@@ -756,7 +808,7 @@ class Flow:
                 return d
         return None
 
-    def filter(self, call_id: str | None = None, call: Call | None = None) -> Flow:
+    def filter(self, call_id: str | None = None, call: FlowCall | None = None) -> Flow:
         """A flow with only one Call-ID's (or one call's) messages."""
         if call is not None:
             keep = {m.index for m in call.messages}
@@ -852,7 +904,7 @@ def _find_media_changes(
 
 def _build_calls(
     items: Sequence[FlowMessage], media_changes: Sequence[MediaChange], pbx: str | None
-) -> list[Call]:
+) -> list[FlowCall]:
     by_call: dict[str, list[FlowMessage]] = {}
     for item in items:
         if item.call_id is not None:
@@ -878,7 +930,7 @@ def _build_calls(
         )
         invite = first.invite.message
         calls.append(
-            Call(
+            FlowCall(
                 legs=tuple(group),
                 start=min(leg.start for leg in group),
                 stop=max(leg.stop for leg in group),

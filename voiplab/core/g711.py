@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ALAW_TABLE", "ULAW_TABLE", "alaw_decode", "alaw_encode", "decode", "ulaw_decode", "ulaw_encode"]
+__all__ = ["ALAW_TABLE", "SAMPLE_RATE", "ULAW_TABLE", "alaw_decode", "alaw_encode", "decode", "ulaw_decode", "ulaw_encode"]
 
+#: G.711 samples 8000 times a second (ITU-T G.711): one byte per sample, 64 kbit/s
+SAMPLE_RATE = 8000
 ULAW_BIAS = 0x84
 ULAW_CLIP = 8159  # in 14-bit units
 ULAW_SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])

@@ -88,7 +88,7 @@ def estimate(codec: str, loss_percent: float, mean_jitter_ms: float, *, network_
 
 
 def estimate_stream(stats: Any, **options: float) -> QualityEstimate:
-    """:func:`estimate` from a :class:`voiplab.rtp.StreamStats` (negative loss counts as 0).
+    """:func:`estimate` from a :class:`voiplab.core.rtp.StreamStats` (negative loss counts as 0).
 
     Taught in notebook 05.
     """

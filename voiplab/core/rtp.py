@@ -1210,7 +1210,7 @@ class RtpStream:
         """The payload bytes of packet ``i``."""
         if self.payload_data is None or self.payload_offset is None or self.payload_length is None:
             raise RtpParseError("RTP stream has no payload bytes: it was built from headers only; "
-                                "analyse the capture with voiplab.analysis.streams(path)")
+                                "analyse the capture with voiplab.capture.streams.streams(path)")
         start = int(self.payload_offset[i])
         return bytes(self.payload_data[start:start + int(self.payload_length[i])])
 
@@ -1227,7 +1227,7 @@ class RtpStream:
 
         if self.payload_data is None or self.payload_offset is None or self.payload_length is None:
             raise RtpParseError("RTP stream has no payload bytes: it was built from headers only; "
-                                "analyse the capture with voiplab.analysis.streams(path)")
+                                "analyse the capture with voiplab.capture.streams.streams(path)")
         audio_pt = np.isin(self.payload_type, (0, 8))
         if not audio_pt.any():
             raise RtpParseError(f"RTP stream 0x{self.ssrc:08X} carries no G.711 audio (payload "

@@ -54,6 +54,7 @@ __all__ = [
     "HeaderChange",
     "MessageDiff",
     "diff",
+    "options_request",
     "split_params",
     "split_commas",
     "message_length",
@@ -699,7 +700,7 @@ class AuthHeader:
         params: the auth-params in order, values unquoted.
         quoted: the names of the parameters that were quoted.
 
-    Taught in notebook 03 (digest authentication; see :mod:`voiplab.digest`).
+    Taught in notebook 03 (digest authentication; see :mod:`voiplab.core.digest`).
     """
 
     scheme: str
@@ -1699,3 +1700,39 @@ def diff(a: SipMessage, b: SipMessage) -> MessageDiff:
             HeaderChange("body", "", a.body.decode("utf-8", "replace"), b.body.decode("utf-8", "replace"))
         )
     return MessageDiff(tuple(changes), tuple(unchanged))
+
+
+def options_request(
+    host: str,
+    port: int,
+    *,
+    local: str,
+    local_port: int,
+    tag: str,
+    branch: str,
+    call_id: str,
+    user: str = "voiplab",
+    user_agent: str | None = None,
+) -> SipMessage:
+    """A SIP OPTIONS ("are you there, what can you do?") from ``local:local_port`` to ``host:port``.
+
+    The simplest SIP exchange (RFC 3261 section 11): no dialog, no authentication, and
+    the answer lists what the server supports (``Allow``, ``Accept``). The random parts
+    (``tag``, ``branch`` without its magic cookie, ``call_id``) are given by the caller.
+
+    Taught in notebooks 00 and 01 (a first SIP exchange, crafted with scapy).
+    """
+    headers = [
+        ("Via", f"SIP/2.0/UDP {local}:{local_port};branch={BRANCH_MAGIC_COOKIE}{branch};rport"),
+        ("Max-Forwards", "70"),
+        ("From", f"<sip:{user}@{host}>;tag={tag}"),
+        ("To", f"<sip:{host}:{port}>"),
+        ("Call-ID", f"{call_id}@{local}"),
+        ("CSeq", "1 OPTIONS"),
+        ("Contact", f"<sip:{user}@{local}:{local_port}>"),
+        ("Accept", "application/sdp"),
+    ]
+    if user_agent:
+        headers.append(("User-Agent", user_agent))
+    return SipMessage.request("OPTIONS", f"sip:{host}:{port}", headers)
+

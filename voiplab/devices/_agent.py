@@ -2,7 +2,7 @@
 
 pjsua2 allows one library instance per process and aborts the whole process on
 ordinary mistakes (see ``design.md``, "The phone"), so a Jupyter kernel never
-imports it: :class:`voiplab.phone.Phone` starts this module as
+imports it: :class:`voiplab.devices.phone.Phone` starts this module as
 ``python -m voiplab._agent`` in its own session and talks to it in JSON lines.
 
 Protocol (one JSON object per line):

@@ -1,7 +1,7 @@
 """The simulated Alcatel IP Touch 4018 (account alcatel/5001 on 127.0.0.81).
 
 In the local lab the desk phone of the report is a daemon built on the same
-agent machinery as :class:`voiplab.phone.Phone`. It registers as alcatel/5001,
+agent machinery as :class:`voiplab.devices.phone.Phone`. It registers as alcatel/5001,
 and like a person at the desk phone:
 
 * an incoming call rings (180 Ringing) for ``[alcatel] ring_s`` seconds (2 s),
@@ -13,11 +13,11 @@ and like a person at the desk phone:
 * it hangs up after ``[alcatel] max_call_s`` seconds (60 s);
 * it can dial out (``SimulatedAlcatel().call("5002")``), as in chapter 5 of the report.
 
-It runs detached (``python -m voiplab.alcatel run``), with a pid file and a
+It runs detached (``python -m voiplab.devices.alcatel run``), with a pid file and a
 JSON-lines control socket (``alcatel.sock``) in the lab directory; ``--foreground``
 keeps it in the terminal for debugging::
 
-    python -m voiplab.alcatel run --foreground
+    python -m voiplab.devices.alcatel run --foreground
 
 Taught in notebook 06 (calling the Alcatel, both directions).
 """
@@ -42,7 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from ..capture.wav import write_wav
 from ..config import Account, LabConfig, load_config
+from ..core.audio import detect_tone, morse_signal
+from ..core.g711 import SAMPLE_RATE
 from ..errors import PhoneError, VoipLabError
 from .pbx import pid_alive, state_dir
 
@@ -50,7 +53,6 @@ __all__ = [
     "ALCATEL_MORSE_TEXT",
     "ALCATEL_RTP_PORT",
     "ALCATEL_SIGNAL_HZ",
-    "MORSE",
     "SimulatedAlcatel",
     "alcatel_signal",
     "detect_alcatel_signal",
@@ -68,46 +70,15 @@ ALCATEL_RTP_PORT = 42000
 CALL_HISTORY = 20
 #: seconds a control request may take
 CONTROL_TIMEOUT_S = 5.0
-MORSE = {
-    "A": ".-", "B": "-...", "C": "-.-.", "D": "-..", "E": ".", "F": "..-.", "G": "--.", "H": "....",
-    "I": "..", "J": ".---", "K": "-.-", "L": ".-..", "M": "--", "N": "-.", "O": "---", "P": ".--.",
-    "Q": "--.-", "R": ".-.", "S": "...", "T": "-", "U": "..-", "V": "...-", "W": ".--", "X": "-..-",
-    "Y": "-.--", "Z": "--..", "0": "-----", "1": ".----", "2": "..---", "3": "...--", "4": "....-",
-    "5": ".....", "6": "-....", "7": "--...", "8": "---..", "9": "----.",
-}
 
 
-def alcatel_signal(rate: int = 8000, text: str = ALCATEL_MORSE_TEXT, frequency: float = ALCATEL_SIGNAL_HZ,
+def alcatel_signal(rate: int = SAMPLE_RATE, text: str = ALCATEL_MORSE_TEXT, frequency: float = ALCATEL_SIGNAL_HZ,
                    unit_s: float = MORSE_UNIT_S, amplitude: float = 0.5) -> np.ndarray:
     """The simulated Alcatel's signal: ``text`` in Morse code on a ``frequency`` Hz tone (int16).
 
-    Dots last one unit, dashes three; one unit between elements, three between
-    letters, seven between words and at the end (so it loops cleanly). Each element
-    has 5 ms raised-cosine edges so the spectrogram shows clean dots and dashes.
-
     Taught in notebook 06.
     """
-    unit = round(unit_s * rate)
-    ramp = max(1, int(0.005 * rate))
-    pieces: list[np.ndarray] = []
-    for w, word in enumerate(text.upper().split()):
-        if w:
-            pieces.append(np.zeros(4 * unit))  # 3 (after the letter) + 4 = 7 units
-        for letter in word:
-            code = MORSE.get(letter)
-            if code is None:
-                raise ValueError(f"letter {letter!r} has no Morse code here: use A-Z and 0-9")
-            for i, element in enumerate(code):
-                n = unit if element == "." else 3 * unit
-                t = np.arange(n) / rate
-                tone = np.sin(2 * np.pi * frequency * t)
-                env = np.ones(n)
-                edge = 0.5 - 0.5 * np.cos(np.pi * np.arange(ramp) / ramp)
-                env[:ramp], env[-ramp:] = edge, edge[::-1]
-                pieces.append(tone * env)
-                pieces.append(np.zeros(unit if i < len(code) - 1 else 3 * unit))
-    pieces.append(np.zeros(4 * unit))
-    return (amplitude * 32767 * np.concatenate(pieces)).astype(np.int16)
+    return morse_signal(text, frequency, rate, unit_s, amplitude)
 
 
 def detect_alcatel_signal(samples: np.ndarray, rate: int, tolerance: float = 0.02) -> bool:
@@ -115,12 +86,7 @@ def detect_alcatel_signal(samples: np.ndarray, rate: int, tolerance: float = 0.0
 
     Taught in notebook 06.
     """
-    from ..capture.audio import dominant_frequency
-
-    x = np.asarray(samples, dtype=np.float64)
-    if x.size < rate // 4 or np.sqrt(np.mean(x**2)) < 100:
-        return False
-    return abs(dominant_frequency(x, rate) - ALCATEL_SIGNAL_HZ) <= tolerance * ALCATEL_SIGNAL_HZ
+    return detect_tone(samples, rate, ALCATEL_SIGNAL_HZ, tolerance)
 
 
 def _default_lab_dir() -> Path:
@@ -133,7 +99,7 @@ class SimulatedAlcatel:
     Parameters:
         config: the lab configuration (default: ``load_config()``).
         lab_dir: where the pid file, control socket, log and recordings live
-            (default: ``voiplab.pbx.state_dir() / "lab"``).
+            (default: ``voiplab.devices.pbx.state_dir() / "lab"``).
 
     Example (notebook 06)::
 
@@ -378,7 +344,6 @@ class _Daemon:
         print(f"{time.strftime('%H:%M:%S')} alcatel: {text}", flush=True)
 
     def make_phone(self) -> None:
-        from ..capture.audio import write_wav
         from .phone import Phone
 
         acc = self.sim.account
@@ -609,7 +574,7 @@ def _settings_from_config(config: LabConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m voiplab.alcatel run [--config lab.toml] [--lab-dir DIR] [--foreground]``."""
+    """``python -m voiplab.devices.alcatel run [--config lab.toml] [--lab-dir DIR] [--foreground]``."""
     parser = argparse.ArgumentParser(prog="python -m voiplab.alcatel",
                                      description="the simulated Alcatel IP Touch 4018 of the local lab")
     sub = parser.add_subparsers(dest="command", required=True)

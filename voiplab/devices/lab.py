@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 import socket
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import LabConfig, load_config
+from ..core.sip import options_request
 from ..errors import PbxError, VoipLabError
 from .pbx import Endpoint, Pbx
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from .alcatel import SimulatedAlcatel
     from .phone import Phone
 
-__all__ = ["Lab", "LabStatus", "start_lab", "sip_options"]
+__all__ = ["Lab", "LabStatus", "start_lab", "send_options"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Lab:
         done: list[str] = []
         p = self.config.pbx
         if not self.config.is_local:
-            reply = sip_options(p.host, p.port, timeout=3.0)
+            reply = send_options(p.host, p.port, timeout=3.0)
             done.append(f"classroom PBX {p.host}:{p.port} answers OPTIONS: {reply.splitlines()[0]}")
             return done
         started = self.pbx.start(timeout=timeout)
@@ -161,7 +162,7 @@ class Lab:
         return LabStatus(p.mode, address, running, version, endpoints, alcatel_text, tuple(notes))
 
     def phone(self, account: str = "rpi", **kwargs: Any) -> Phone:
-        """A pjsua2 phone for ``account`` (see :class:`voiplab.phone.Phone`)."""
+        """A pjsua2 phone for ``account`` (see :class:`voiplab.devices.phone.Phone`)."""
         from .phone import Phone
 
         return Phone(account, config=self.config, **kwargs)
@@ -180,7 +181,7 @@ def start_lab(config: LabConfig | str | os.PathLike[str] | None = None, *, start
     return the_lab
 
 
-def sip_options(host: str, port: int = 5060, *, local_address: str | None = None, timeout: float = 2.0) -> str:
+def send_options(host: str, port: int = 5060, *, local_address: str | None = None, timeout: float = 2.0) -> str:
     """Send one raw SIP OPTIONS over UDP and return the response text.
 
     The simplest possible SIP exchange, with nothing but a socket: notebook 00
@@ -196,20 +197,10 @@ def sip_options(host: str, port: int = 5060, *, local_address: str | None = None
         lhost, lport = s.getsockname()[:2]
         if lhost in ("0.0.0.0", "::"):
             lhost = "127.0.0.1" if host.startswith("127.") else lhost
-        tag = f"{time.monotonic_ns() & 0xFFFFFF:x}"
-        msg = (
-            f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {lhost}:{lport};branch=z9hG4bK-voiplab-{tag};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:voiplab@{lhost}>;tag={tag}\r\n"
-            f"To: <sip:{host}:{port}>\r\n"
-            f"Call-ID: options-{tag}@{lhost}\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "Accept: application/sdp\r\n"
-            "Content-Length: 0\r\n\r\n"
-        )
+        msg = options_request(host, port, local=lhost, local_port=lport, tag=secrets.token_hex(4),
+                              branch=secrets.token_hex(6), call_id=secrets.token_hex(8))
         try:
-            s.sendto(msg.encode(), (host, port))
+            s.sendto(bytes(msg), (host, port))
             data, _ = s.recvfrom(65535)
         except (TimeoutError, ConnectionRefusedError, OSError) as e:
             raise PbxError(

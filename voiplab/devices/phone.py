@@ -47,25 +47,21 @@ from typing import Any, Self
 
 import numpy as np
 
-from ..capture.audio import dominant_frequency, read_wav, write_tone_wav, write_wav
+from ..capture.wav import read_wav, write_tone_wav, write_wav
+from ..core.g711 import SAMPLE_RATE
 from ..config import Account, LabConfig, load_config
 from ..errors import CallError, PhoneDied, PhoneError, RegistrationError
 
 __all__ = [
     "CALL_STATES",
-    "SAMPLE_RATE",
     "Call",
     "Phone",
     "Registration",
-    "dominant_frequency",
-    "read_wav",
-    "write_tone_wav",
 ]
 
 #: the states a call goes through, in order (pjsip invite session states)
 CALL_STATES = ("CALLING", "INCOMING", "EARLY", "CONNECTING", "CONFIRMED", "DISCONNECTED")
 #: the audio clock of the phones (G.711 is 8 kHz): tones, recordings
-SAMPLE_RATE = 8000
 #: seconds the agent has to start and bind its address
 START_TIMEOUT_S = 5.0
 #: seconds a simple request (hang up, stats, ...) may take before the agent is declared stuck

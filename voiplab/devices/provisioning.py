@@ -917,7 +917,7 @@ class ProvisioningServer:
     outside the directory, and explains a missing firmware file. A request for
     ``sipconfig-<MAC in upper case>.txt`` gets the lower-case file voiplab writes.
     Every request is appended to :attr:`log` (a list of :class:`FetchLogEntry`) and logged
-    to the ``voiplab.provisioning`` Python logger, so an instructor sees the phone boot.
+    to the ``voiplab.devices.provisioning`` Python logger, so an instructor sees the phone boot.
 
     Use it as a context manager, or :meth:`start` / :meth:`stop`::
 

@@ -33,6 +33,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -40,12 +41,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
 
 from ..config import Account, LabConfig, load_config
+from ..core.flow import Flow, FlowMessage, TraceEntry, messages_from_trace
 from ..errors import WebRtcError
 from .pbx import Pbx, state_dir
 
@@ -316,14 +318,14 @@ class PageServer:
             return False
         if not (self.web_dir / BUNDLE).exists():
             raise WebRtcError(f"the browser phone is not built ({self.web_dir / BUNDLE} is missing): "
-                              "run voiplab.webrtc.build_browser_phone()")
+                              "run voiplab.devices.webrtc.build_browser_phone()")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
             ctx.load_cert_chain(self.cert_file, self.key_file)
         except (OSError, ssl.SSLError) as e:
             raise WebRtcError(f"the page server's certificate {self.cert_file} could not be loaded ({e}): "
-                              "make it with voiplab.certs.make_certificates") from None
+                              "make it with voiplab.devices.certs.make_certificates") from None
         try:
             server = _PageHttpServer((self.host, self.port), self.web_dir, self.config)
         except OSError as e:
@@ -433,8 +435,8 @@ class WebRtcLab:
 
     def roles(self) -> dict[str, str]:
         """IP address -> lab role, for ladder diagrams (the browsers run on 127.0.0.1)."""
-        roles = {self.config.pbx.host: "pbx"}
-        roles.update({a.address: a.name for a in self.config.accounts if not a.webrtc})
+        roles = {ip: role for ip, role in self.config.roles().items()
+                 if not any(a.webrtc and a.address == ip for a in self.config.accounts)}
         roles["127.0.0.1"] = "browser"
         return roles
 
@@ -541,10 +543,8 @@ _LABS: dict[tuple[Any, ...], WebRtcLab] = {}
 # the SIP flow of the browser's WebSocket leg next to a UDP leg
 
 
-def _browser_address(trace: list[dict[str, Any]]) -> str:
+def _browser_address(trace: Iterable[dict[str, Any]]) -> str:
     """The browser's ip:port as Asterisk saw it (``received``/``rport`` of a response's Via)."""
-    import re
-
     for entry in trace:
         if entry["direction"] != "rx":
             continue
@@ -555,13 +555,13 @@ def _browser_address(trace: list[dict[str, Any]]) -> str:
     return "127.0.0.1:0"
 
 
-def call_flow(browser: BrowserPhone, *others: Any) -> Any:
-    """One :class:`~voiplab.flow.Flow` of the browser's WebSocket leg and other phones' traces.
+def call_flow(browser: BrowserPhone, *others: Iterable[TraceEntry] | Iterable[FlowMessage]) -> Flow:
+    """One :class:`~voiplab.core.flow.Flow` of the browser's WebSocket leg and other phones' traces.
 
     Parameters:
         browser: the browser phone (its SIP messages over wss://, RFC 7118).
         others: pjsua2 traces (``Phone.trace()``) or FlowMessages of a capture
-            (``voiplab.capture.read_sip(pcap)``), e.g. the Alcatel's UDP leg.
+            (``vl.read_sip(pcap)``), e.g. the Alcatel's UDP leg.
 
     Returns:
         The flow, for :func:`voiplab.plots.ladder`: the WebSocket leg (transport ``WSS``,
@@ -569,35 +569,14 @@ def call_flow(browser: BrowserPhone, *others: Any) -> Any:
 
     Taught in notebook 08.
     """
-    from ..core.flow import Flow, FlowMessage
-    from ..core.sip import SipMessage
-
-    cfg = browser.lab.config
-    trace = browser.trace()
-    me = _browser_address(trace)
-    pbx = f"{cfg.pbx.host}:{cfg.webrtc.https_port}"
-    items: list[FlowMessage] = []
-    for entry in trace:
-        try:
-            msg = SipMessage.parse(entry["raw"])
-        except ValueError:
-            continue
-        src, dst = (me, pbx) if entry["direction"] == "tx" else (pbx, me)
-        items.append(FlowMessage(msg, float(entry["time"]), src, dst, transport="WSS"))
+    items = messages_from_trace(browser.trace())
     for other in others:
         for entry in other:
-            if isinstance(entry, FlowMessage):  # e.g. voiplab.capture.read_sip(pcap)
+            if isinstance(entry, FlowMessage):  # from a capture: frame numbers of another file
                 items.append(replace(entry, frame=None))
-                continue
-            try:
-                msg = SipMessage.parse(entry["raw"])
-            except ValueError:
-                continue
-            local, remote = entry["local"], entry["remote"]
-            src, dst = (local, remote) if entry["direction"] == "tx" else (remote, local)
-            items.append(FlowMessage(msg, float(entry["time"]), src, dst,
-                                     transport=str(entry.get("transport", "UDP"))))
-    return Flow.from_messages(items, pbx=cfg.pbx.host)
+            else:
+                items.extend(messages_from_trace([entry]))
+    return Flow.from_messages(items, pbx=browser.lab.config.pbx.host)
 
 
 # ---------------------------------------------------------------------------
@@ -896,9 +875,18 @@ class BrowserPhone:
     def status(self) -> str:
         return str(self.snapshot()["status"])
 
-    def trace(self) -> list[dict[str, Any]]:
-        """Every SIP message the page sent/received over the WebSocket: ``{"direction", "time", "raw"}``."""
-        return list(self._eval("window.voiplab.trace()"))
+    def trace(self) -> list[TraceEntry]:
+        """Every SIP message the page sent/received over the WebSocket, as a phone's trace.
+
+        ``local`` is the browser's address as Asterisk saw it (the ``received``/``rport`` of
+        a response's Via), ``remote`` the PBX's WebSocket port, ``transport`` ``"WSS"``.
+        """
+        raw: list[dict[str, Any]] = list(self._eval("window.voiplab.trace()"))
+        cfg = self.lab.config
+        me = _browser_address(raw)
+        pbx = f"{cfg.pbx.host}:{cfg.webrtc.https_port}"
+        return [TraceEntry(time=float(e["time"]), direction=e["direction"], local=me, remote=pbx,
+                           transport="WSS", raw=e["raw"]) for e in raw]
 
     def screenshot(self, path: str | os.PathLike[str]) -> Path:
         """Save a PNG of the page; returns its path."""

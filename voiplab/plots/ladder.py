@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..core.flow import Call, Dialog, Flow, FlowMessage, split_address
+from ..core.flow import Dialog, Flow, FlowCall, FlowMessage, split_address
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -50,10 +50,10 @@ def ladder_figure(flow: Flow, **kwargs: Any) -> Any:
     return figure
 
 
-def _highlight_set(flow: Flow, highlight: Dialog | Call | str | None) -> set[int] | None:
+def _highlight_set(flow: Flow, highlight: Dialog | FlowCall | str | None) -> set[int] | None:
     if highlight is None:
         return None
-    if isinstance(highlight, (Dialog, Call)):
+    if isinstance(highlight, (Dialog, FlowCall)):
         return {m.index for m in highlight.messages}
     return {m.index for m in flow.messages if m.call_id == highlight}
 
@@ -74,18 +74,18 @@ def ladder(
     flow: Flow,
     ax: Axes | None = None,
     roles: Mapping[str, str] | None = None,
-    highlight_dialog: Dialog | Call | str | None = None,
+    highlight_dialog: Dialog | FlowCall | str | None = None,
     max_messages: int | None = None,
 ) -> Axes:
     """Draw a SIP ladder diagram: one lifeline per ``ip:port``, one arrow per message.
 
     Parameters:
-        flow: the :class:`~voiplab.flow.Flow` to draw.
+        flow: the :class:`~voiplab.core.flow.Flow` to draw.
         ax: the Axes to draw on; a new figure (its height grows with the number of
             messages) if ``None``.
         roles: ip (or ``ip:port``) -> lab role shown above the address, e.g.
             ``{"127.0.0.80": "pbx", "127.0.0.81": "alcatel", "127.0.0.82": "rpi"}``.
-        highlight_dialog: a :class:`~voiplab.flow.Dialog`, a :class:`~voiplab.flow.Call`
+        highlight_dialog: a :class:`~voiplab.core.flow.Dialog`, a :class:`~voiplab.core.flow.FlowCall`
             or a Call-ID whose messages are drawn in red; the others are dimmed.
         max_messages: draw only the first N messages (a note says how many were left out).
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.g711 import SAMPLE_RATE
+
 __all__ = [
     "plot_delta_histogram",
     "plot_jitter",
@@ -19,7 +21,6 @@ __all__ = [
     "plot_waveform",
 ]
 
-SAMPLE_RATE = 8000
 
 
 def _axes(ax: Any, figsize: tuple[float, float] = (8, 3)) -> Any:

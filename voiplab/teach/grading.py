@@ -36,15 +36,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..capture.streams import streams
+from ..capture.tshark import tshark_rtp_streams
+from ..config import load_config
+from ..core.audio import dominant_frequency
+from ..core.digest import Challenge, compute_response
+from ..core.flow import format_address, split_address
+from ..core.g711 import SAMPLE_RATE
+from ..core.rtp import RtpStream, StreamStats
+from ..core.sip import AuthHeader
 from ..errors import VoipLabError
-
-if TYPE_CHECKING:
-    from ..core.digest import Challenge
-    from ..core.rtp import RtpStream, StreamStats
-    from .experiments import AuthExchange, Experiment
-    from ..core.sip import AuthHeader
+from .experiments import Experiment, from_pcap
+from .explain import AuthExchange, answer_timing, auth_exchange
 
 __all__ = [
     "BEGIN_HIDDEN_TESTS",
@@ -496,7 +501,6 @@ def grade(student_nb: str | os.PathLike[str], source_nb: str | os.PathLike[str] 
 
 
 def _experiment(source: Experiment | str | os.PathLike[str]) -> Experiment:
-    from .experiments import Experiment, from_pcap
 
     if isinstance(source, Experiment):
         return source
@@ -518,22 +522,19 @@ def expected_challenge(source: Experiment | str | os.PathLike[str]) -> Challenge
     ``WWW-Authenticate`` header of Asterisk's ``401 Unauthorized``.
 
     Parameters:
-        source: the registration :class:`~voiplab.scenarios.Experiment`, or a capture path.
+        source: the registration :class:`~voiplab.teach.experiments.Experiment`, or a capture path.
 
     Raises:
         VoipLabError: the capture has no challenged REGISTER.
 
     Taught in the exercises notebook (exercise 1).
     """
-    from ..core.digest import Challenge
-    from .experiments import auth_exchange
 
     return Challenge.from_message(auth_exchange(_experiment(source).flow, "REGISTER").challenge.message)
 
 
 def _authorization(source: Experiment | str | os.PathLike[str]) -> tuple[AuthExchange, AuthHeader]:
     """The REGISTER's digest exchange and the Authorization header of its second try."""
-    from .experiments import auth_exchange
 
     exchange = auth_exchange(_experiment(source).flow, "REGISTER")
     auth = exchange.authorized.message.authorization if exchange.authorized is not None else None
@@ -569,8 +570,6 @@ def expected_digest_response(source: Experiment | str | os.PathLike[str], passwo
 
     Taught in the exercises notebook (exercise 2).
     """
-    from ..config import load_config
-    from ..core.digest import compute_response
 
     exchange, auth = _authorization(source)
     if password is None:
@@ -611,7 +610,6 @@ def expected_invites(source: Experiment | str | os.PathLike[str]) -> InviteAnswe
 
     Taught in the exercises notebook (exercise 3).
     """
-    from ..core.flow import format_address, split_address
 
     exp = _experiment(source)
     call = exp.call
@@ -644,7 +642,6 @@ def expected_dial_delay(source: Experiment | str | os.PathLike[str]) -> float:
 
     Taught in the exercises notebook (exercise 4).
     """
-    from .experiments import answer_timing
 
     delay = answer_timing(_experiment(source)).dial_delay
     if delay is None:
@@ -662,7 +659,6 @@ def _ip_of(exp: Experiment, who: str) -> str:
 
 def _stream(source: Experiment | str | os.PathLike[str], src: str, dst: str) -> RtpStream:
     """The longest stream from ``src`` to ``dst``, freshly analysed from the capture file."""
-    from ..capture.streams import streams
 
     exp = _experiment(source)
     a, b = _ip_of(exp, src), _ip_of(exp, dst)
@@ -690,7 +686,6 @@ def tshark_stream_row(source: Experiment | str | os.PathLike[str], src: str = "a
 
     Taught in the exercises notebook (exercise 5: Wireshark as the reference).
     """
-    from .experiments import tshark_rtp_streams
 
     exp = _experiment(source)
     a, b = _ip_of(exp, src), _ip_of(exp, dst)
@@ -711,6 +706,5 @@ def expected_dominant_frequency(source: Experiment | str | os.PathLike[str], src
 
     Taught in the exercises notebook (exercise 6).
     """
-    from ..capture.audio import SAMPLE_RATE, dominant_frequency
 
     return dominant_frequency(_stream(source, src, dst).audio(), SAMPLE_RATE)

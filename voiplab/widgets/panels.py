@@ -6,7 +6,7 @@ Notebook 06 shows them with::
     panel = vl.widgets.call_panel(lab)      # registers rpi/5002; both panels in an HBox
     panel
 
-* :class:`PhonePanel` drives a :class:`~voiplab.phone.Phone`: status line, number field
+* :class:`PhonePanel` drives a :class:`~voiplab.devices.phone.Phone`: status line, number field
   and dial pad, Call / Hang up / Answer / Decline, DTMF during a call (RFC 4733), live
   RTP statistics, an incoming-call banner and the call log.
 * :class:`AlcatelPanel` shows the simulated Alcatel IP Touch (registered? current call,
@@ -117,7 +117,7 @@ def _guarded(action: Callable[[Any], None], show_error: Callable[[str], None],
 
 
 class PhonePanel:
-    """A softphone panel for a :class:`~voiplab.phone.Phone` (display it, or its ``widget``).
+    """A softphone panel for a :class:`~voiplab.devices.phone.Phone` (display it, or its ``widget``).
 
     The dial pad types the number while the phone is idle and sends DTMF (RFC 4733
     telephone-events in the RTP stream) while a call is answered, like a desk phone.
@@ -589,8 +589,8 @@ class AlcatelPanel:
     closes the older one. With the real desk phone (a classroom ``lab.toml``) it only says so.
 
     Parameters:
-        lab: the :class:`~voiplab.lab.Lab` (its ``simulated_alcatel``) or a
-            :class:`~voiplab.alcatel.SimulatedAlcatel`.
+        lab: the :class:`~voiplab.devices.lab.Lab` (its ``simulated_alcatel``) or a
+            :class:`~voiplab.devices.alcatel.SimulatedAlcatel`.
         number: the number the Alcatel calls (default ``"5002"``, the Raspberry Pi).
         refresh: seconds between two status refreshes.
 

@@ -14,7 +14,8 @@ import warnings
 import pytest
 from conftest import require
 
-from voiplab.teach import experiments as scenarios
+import voiplab as vl
+from voiplab.teach.experiments import CaptureUnavailableWarning
 from voiplab.capture.sipread import read_flow
 from voiplab.core.digest import Challenge, compute_response, verify_authorization
 from voiplab.errors import CaptureError, VoipLabError
@@ -38,22 +39,22 @@ def recorded_call(data_dir):
 
 def test_sdp_offer_and_answer_of_each_leg(recorded_call):
     """Is the offer rpi's INVITE (RTP at 127.0.0.82) and the answer Asterisk's 200 OK (at the PBX), per leg?"""
-    first = scenarios.sdp_side_by_side(recorded_call)
+    first = vl.sdp_side_by_side(recorded_call)
     assert (first.offer.method, first.answer.status) == ("INVITE", 200)
     rows = {what: (offer, answer) for what, offer, answer in first.summary()}
     assert rows["connection address (c=)"] == (RPI, PBX)
     assert first.chosen_codec == "PCMU (payload type 0)"
     assert rows["DTMF (RFC 4733)"] == ("101 telephone-event", "101 telephone-event")
-    second = scenarios.sdp_side_by_side(recorded_call, leg=1)
+    second = vl.sdp_side_by_side(recorded_call, leg=1)
     assert host(second.offer.src) == PBX and host(second.answer.src) == ALCATEL
     assert "<pre" in first._repr_html_() and "offer" in repr(first)
     with pytest.raises(VoipLabError, match="leg=2 does not exist"):
-        scenarios.sdp_side_by_side(recorded_call, leg=2)
+        vl.sdp_side_by_side(recorded_call, leg=2)
 
 
 def test_answer_timing_shows_answer_500(recorded_call):
     """Does Asterisk answer the caller before the Alcatel rings, and dial it about 0.5 s later?"""
-    timing = scenarios.answer_timing(recorded_call)
+    timing = vl.answer_timing(recorded_call)
     assert timing.answered_before_ringing
     assert timing.caller_answered < 0.1
     assert 0.45 < timing.dial_delay < 0.8
@@ -65,7 +66,7 @@ def test_answer_timing_shows_answer_500(recorded_call):
 
 def test_register_digest_recomputed_from_the_capture(data_dir):
     """Does the response computed from the captured challenge and 22222222 equal the captured one?"""
-    exchange = scenarios.auth_exchange(read_flow(data_dir / "register_401.pcap"))
+    exchange = vl.auth_exchange(read_flow(data_dir / "register_401.pcap"))
     assert exchange.challenge.status == 401 and exchange.final.status == 200
     auth = exchange.authorized.message.authorization
     challenge = Challenge.from_message(exchange.challenge.message)
@@ -79,11 +80,11 @@ def test_register_digest_recomputed_from_the_capture(data_dir):
 
 def test_invite_is_challenged_too(recorded_call):
     """Does Asterisk challenge the INVITE (two INVITEs, the second with Authorization)?"""
-    exchange = scenarios.auth_exchange(recorded_call, "INVITE")
+    exchange = vl.auth_exchange(recorded_call, "INVITE")
     assert exchange.request.cseq.endswith("INVITE") and exchange.challenge.status == 401
     assert exchange.authorized is not None and exchange.final.status == 200
     with pytest.raises(VoipLabError, match="no BYE answered by 401"):
-        scenarios.auth_exchange(recorded_call, "BYE")
+        vl.auth_exchange(recorded_call, "BYE")
 
 
 def test_dtmf_digits_and_scapy_rtp_packet(data_dir):
@@ -94,33 +95,26 @@ def test_dtmf_digits_and_scapy_rtp_packet(data_dir):
 
     path = data_dir / "call_rpi_to_alcatel.pcap"
     found = streams(path)
-    digits = {"".join(d.name for d in scenarios.dtmf_digits(s)) for s in found}
+    digits = {"".join(d.name for d in vl.dtmf_digits(s)) for s in found}
     assert "1234#" in digits
-    packet = scenarios.rtp_packet(path, found[0], 3)
+    packet = vl.rtp_packet(path, found[0], 3)
     assert packet[RTP].sequence == int(found[0].sequence_number[3])
     assert packet[RTP].sourcesync == found[0].ssrc
 
 
 def test_compare_with_tshark(tshark, data_dir):
     """Are voiplab's stream figures those of tshark -z rtp,streams, row for row?"""
-    comparison = scenarios.compare_with_tshark(data_dir / "call_alcatel_to_rpi.pcap", tshark=tshark)
+    comparison = vl.compare_with_tshark(data_dir / "call_alcatel_to_rpi.pcap", tshark=tshark)
     assert comparison.available and len(comparison.rows) == 3
     assert comparison.all_equal, comparison.rows
 
 
 def test_compare_without_tshark_says_so(data_dir, tmp_path):
     """Without tshark, does the comparison say how to install it instead of raising?"""
-    comparison = scenarios.compare_with_tshark(data_dir / "call_alcatel_to_rpi.pcap",
+    comparison = vl.compare_with_tshark(data_dir / "call_alcatel_to_rpi.pcap",
                                                tshark=str(tmp_path / "no-tshark"))
     assert not comparison.available and "tshark could not run" in comparison.message
     assert "No comparison" in comparison._repr_html_()
-
-
-def test_sample_capture(data_dir):
-    """Are the committed captures found for students who cannot capture, with a clear error otherwise?"""
-    assert scenarios.sample_capture("call_rpi_to_alcatel") == data_dir / "call_rpi_to_alcatel.pcap"
-    with pytest.raises(CaptureError, match="is not in"):
-        scenarios.sample_capture("nothing")
 
 
 # ---------------------------------------------------------------------------- in the real lab
@@ -141,7 +135,7 @@ def lab(pbx):
 
 
 def can_capture() -> None:
-    from voiplab.capture.sipread import capture_methods
+    from voiplab.capture.live import capture_methods
 
     require(bool(capture_methods()), "live capture", "run as root or give dumpcap capture capabilities")
 
@@ -149,12 +143,12 @@ def can_capture() -> None:
 @pytest.fixture(scope="module")
 def captured_call(lab):
     can_capture()
-    return scenarios.record_call(lab, caller="rpi", number="5001", seconds=2.5, dtmf="1234#", capture=True)
+    return vl.record_call(lab, caller="rpi", number="5001", seconds=2.5, dtmf="1234#", capture=True)
 
 
 @pytest.fixture(scope="module")
 def traced_call(lab):
-    return scenarios.record_call(lab, caller="rpi", number="5001", seconds=1.0, capture=False)
+    return vl.record_call(lab, caller="rpi", number="5001", seconds=1.0, capture=False)
 
 
 @pytest.mark.asterisk
@@ -188,7 +182,7 @@ def test_direct_media_reinvites_move_rtp_phone_to_phone(captured_call):
 def test_streams_go_via_the_pbx_then_direct(captured_call):
     """Does RTP first flow via the PBX, then phone to phone in both directions?"""
     stats = sorted(captured_call.stream_stats, key=lambda s: s.start)
-    paths = [scenarios.stream_path(s, PBX) for s in stats]
+    paths = [vl.stream_path(s, PBX) for s in stats]
     assert paths[0] == "via the PBX"
     direct = [s for s, p in zip(stats, paths, strict=True) if p.startswith("direct")]
     assert {(s.src, s.dst) for s in direct} == {(RPI, ALCATEL), (ALCATEL, RPI)}
@@ -208,10 +202,10 @@ def test_call_audio_dtmf_and_timing(captured_call):
     samples, rate = captured_call.recording
     assert detect_alcatel_signal(samples, rate)
     assert captured_call.remote["dtmf"] == "1234#"
-    digits = {"".join(d.name for d in scenarios.dtmf_digits(s)) for s in captured_call.streams}
+    digits = {"".join(d.name for d in vl.dtmf_digits(s)) for s in captured_call.streams}
     assert "1234#" in digits
     assert captured_call.call_stats["rx_packets"] > 0
-    timing = scenarios.answer_timing(captured_call)
+    timing = vl.answer_timing(captured_call)
     assert timing.answered_before_ringing and 0.45 < timing.dial_delay < 0.8
 
 
@@ -240,21 +234,21 @@ def test_without_capture_the_flow_comes_from_the_trace(traced_call):
     assert "INVITE 401 (challenge)" in call.comments
     assert any(host(c.new) == ALCATEL for c in call.media_changes)
     assert any(m.method == "BYE" for m in call.messages)
-    assert scenarios.answer_timing(traced_call).callee_invite is None
+    assert vl.answer_timing(traced_call).callee_invite is None
     assert traced_call.recording is not None
-    assert not scenarios.compare_with_tshark(traced_call).available
+    assert not vl.compare_with_tshark(traced_call).available
 
 
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
 def test_registration_and_wrong_password(lab):
     """Does the recorded REGISTER's digest match the lab password, and a wrong one give 401 again?"""
-    good = scenarios.record_registration(lab, "rpi")
+    good = vl.record_registration(lab, "rpi")
     assert good.registration is not None and good.registration.status == 200 and not good.error
     exchange = good.auth_exchange()
     assert exchange.final.status == 200
     assert verify_authorization(exchange.authorized.message, "22222222")
-    bad = scenarios.record_registration(lab, "rpi", password="not-the-password")
+    bad = vl.record_registration(lab, "rpi", password="not-the-password")
     assert bad.registration is None and "password of rpi is wrong" in bad.error
     exchange = bad.auth_exchange()
     assert exchange.final.status in (401, 403)
@@ -265,21 +259,21 @@ def test_registration_and_wrong_password(lab):
 @pytest.mark.pjsua2
 def test_no_capture_privilege_warns_once_and_uses_the_trace(lab, monkeypatch):
     """Without capture privileges: one clear warning, the flow from the trace; capture=True raises?"""
-    import voiplab.capture.sipread
+    from voiplab.teach import experiments
 
-    monkeypatch.setattr(voiplab.capture.sipread, "capture_methods", list)
-    monkeypatch.setattr(scenarios, "_WARNED", set())
-    with pytest.warns(scenarios.CaptureUnavailableWarning, match="not permitted"):
-        first = scenarios.record_registration(lab, "guillaume")
+    monkeypatch.setattr(experiments, "capture_methods", list)
+    monkeypatch.setattr(experiments, "_WARNED", set())
+    with pytest.warns(CaptureUnavailableWarning, match="not permitted"):
+        first = vl.record_registration(lab, "guillaume")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        second = scenarios.record_registration(lab, "guillaume")  # said once only
+        second = vl.record_registration(lab, "guillaume")  # said once only
     for exp in (first, second):
         assert exp.pcap is None and "not permitted" in exp.note
         labels = [m.label for m in exp.flow if m.cseq_method == "REGISTER"]
         assert labels == ["REGISTER", "401 Unauthorized", "REGISTER", "200 OK"]
     with pytest.raises(CaptureError, match="not permitted"):
-        scenarios.record_registration(lab, "guillaume", capture=True)
+        vl.record_registration(lab, "guillaume", capture=True)
 
 
 @pytest.mark.asterisk
@@ -288,11 +282,11 @@ def test_incoming_call_from_the_alcatel(lab):
     """Does the Alcatel's call to 5002 show both legs, answered by rpi, with the Alcatel's signal heard?"""
     from voiplab.devices.alcatel import detect_alcatel_signal
 
-    exp = scenarios.record_incoming_call(lab, from_="alcatel", to="rpi", seconds=1.5)
+    exp = vl.record_incoming_call(lab, from_="alcatel", to="rpi", seconds=1.5)
     call = exp.call
     assert call is not None and call.state == "COMPLETED"
     if exp.pcap is not None:
         assert len(call.legs) == 2
         assert (host(call.legs[0].caller), host(call.legs[1].callee)) == (ALCATEL, RPI)
-        assert scenarios.answer_timing(exp).answered_before_ringing
+        assert vl.answer_timing(exp).answered_before_ringing
     assert detect_alcatel_signal(*exp.recording)
