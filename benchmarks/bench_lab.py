@@ -39,8 +39,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="voiplab-bench-lab-"))
     (tmp / "lab.toml").write_text(TOML)
     os.environ["VOIPLAB_STATE_DIR"] = str(tmp / "state")
-    from voiplab.devices.alcatel import SimulatedAlcatel
     from voiplab.config import load_config
+    from voiplab.devices.alcatel import SimulatedAlcatel
     from voiplab.devices.lab import Lab
 
     if args.install:

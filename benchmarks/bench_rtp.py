@@ -25,8 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gen_rtp
+from voiplab.capture import synth
 
 TIME_BIN = "/usr/bin/time"
 FIGURES = ("min_delta_ms", "mean_delta_ms", "max_delta_ms", "min_jitter_ms", "mean_jitter_ms", "max_jitter_ms")
@@ -84,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         path = Path(args.dir) / f"rtp_{size}.pcap"
         if not path.exists():
-            packets = gen_rtp.synth(size, streams=4, jitter_ms=2.0, loss=0.01, seed=7)
-            gen_rtp.write_capture(str(path), packets)
+            packets = synth.synth(size, streams=4, jitter_ms=2.0, loss=0.01, seed=7)
+            synth.write_capture(str(path), packets)
         file_mb = path.stat().st_size / 1e6
         ours = [measure([*voiplab, "analyze", str(path), "--json"]) for _ in range(args.repeat)]
         theirs = [measure([tshark, "-n", "-r", str(path), "-q", "-z", "rtp,streams"]) for _ in range(args.repeat)]

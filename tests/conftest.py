@@ -52,8 +52,8 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def pbx():
     """The local lab's real Asterisk, started for the test session (left running if it already was)."""
-    from voiplab.errors import PbxError
     from voiplab.devices.pbx import find_asterisk
+    from voiplab.errors import PbxError
 
     try:
         find_asterisk()

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import voiplab as vl
-from voiplab.teach.samples import SAMPLE_DIR
-from voiplab.devices.alcatel import SimulatedAlcatel
 from voiplab.capture.live import LiveCapture
+from voiplab.devices.alcatel import SimulatedAlcatel
 from voiplab.devices.phone import Phone
+from voiplab.teach.samples import SAMPLE_DIR
 
 DATA = SAMPLE_DIR  # the samples shipped with voiplab.teach
 LAB_HOSTS = ("127.0.0.80", "127.0.0.81", "127.0.0.82", "127.0.0.83")

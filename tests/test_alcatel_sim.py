@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from voiplab.core.audio import dominant_frequency
 from voiplab.devices.alcatel import (
     ALCATEL_SIGNAL_HZ,
     MORSE_UNIT_S,
@@ -18,9 +19,8 @@ from voiplab.devices.alcatel import (
     alcatel_signal,
     detect_alcatel_signal,
 )
-from voiplab.errors import PhoneError
-from voiplab.core.audio import dominant_frequency
 from voiplab.devices.phone import Phone
+from voiplab.errors import PhoneError
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 

@@ -1,18 +1,17 @@
-"""Can students hear a captured call: decoded streams, WAV files, both directions side by side?"""
+"""Can students hear a captured call: decoded streams (voiplab.core.audio), both directions side by side?
+
+WAV files (voiplab.capture.wav) are tested in test_wav.py."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from voiplab.devices.alcatel import ALCATEL_SIGNAL_HZ
 from voiplab.capture.streams import streams
-from voiplab.teach.samples import SAMPLE_DIR
-from voiplab.capture.wav import read_wav, stream_wav, write_tone_wav, write_wav
 from voiplab.core.audio import call_audio, dominant_frequency
-from voiplab.errors import PhoneError, RtpParseError
+from voiplab.devices.alcatel import ALCATEL_SIGNAL_HZ
+from voiplab.errors import RtpParseError
+from voiplab.teach.samples import SAMPLE_DIR
 
 DATA = SAMPLE_DIR
 ALCATEL, RPI, PBX = "127.0.0.81", "127.0.0.82", "127.0.0.80"
@@ -49,24 +48,3 @@ def test_both_directions_side_by_side() -> None:
     assert abs(dominant_frequency(stereo[first_sound:, 1], 8000) - ALCATEL_SIGNAL_HZ) <= 20
     with pytest.raises(RtpParseError, match="no G.711 audio was sent by 10.0.0.1 or 10.0.0.2"):
         call_audio(all_streams, "10.0.0.1", "10.0.0.2")
-
-
-def test_wav_round_trip(tmp_path: Path) -> None:
-    """Does a stream exported to WAV read back sample for sample, mono and stereo?"""
-    stream = next(s for s in streams(DATA / "call_alcatel_to_rpi.pcap") if s.src == ALCATEL)
-    path = stream_wav(stream, tmp_path / "alcatel.wav")
-    samples, rate = read_wav(path)
-    assert rate == 8000
-    assert np.array_equal(samples, stream.audio())
-    stereo = np.stack([samples, samples[::-1]], axis=1)
-    back, _ = read_wav(write_wav(tmp_path / "stereo.wav", stereo))
-    assert np.array_equal(back, samples)  # read_wav keeps the first channel
-
-
-def test_tone_and_bad_wav(tmp_path: Path) -> None:
-    """Is a written tone found at its frequency, and is a non-WAV file a clear error?"""
-    samples, rate = read_wav(write_tone_wav(tmp_path / "tone.wav", 697, seconds=0.5))
-    assert abs(dominant_frequency(samples, rate) - 697) < 3
-    (tmp_path / "x.wav").write_bytes(b"not a wav")
-    with pytest.raises(PhoneError, match="is not a WAV file: record it again"):
-        read_wav(tmp_path / "x.wav")

@@ -13,8 +13,8 @@ from voiplab.core.digest import (
     parse_challenge,
     verify_authorization,
 )
-from voiplab.errors import DigestError
 from voiplab.core.sip import SipMessage
+from voiplab.errors import DigestError
 
 RFC2617_CHALLENGE = (
     'Digest realm="testrealm@host.com", qop="auth,auth-int", '

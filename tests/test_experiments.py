@@ -15,10 +15,10 @@ import pytest
 from conftest import require
 
 import voiplab as vl
-from voiplab.teach.experiments import CaptureUnavailableWarning
 from voiplab.capture.sipread import read_flow
 from voiplab.core.digest import Challenge, compute_response, verify_authorization
 from voiplab.errors import CaptureError, VoipLabError
+from voiplab.teach.experiments import CaptureUnavailableWarning
 
 PBX = "127.0.0.80"
 ALCATEL = "127.0.0.81"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from voiplab.teach import grading
 from voiplab.errors import VoipLabError
+from voiplab.teach import grading
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "notebooks" / "source" / "exercises.ipynb"

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from voiplab.devices.asterisk_conf import MODULES, AsteriskLayout, render_all
 from voiplab.config import LabConfig, load_config
-from voiplab.errors import PbxError
+from voiplab.devices.asterisk_conf import MODULES, AsteriskLayout, render_all
 from voiplab.devices.lab import send_options
 from voiplab.devices.pbx import Pbx, find_asterisk, parse_endpoints
+from voiplab.errors import PbxError
 
 ISOLATED_TOML = """\
 [pbx]
@@ -185,7 +185,7 @@ def test_down_stops_only_voiplabs_asterisk(isolated: dict[str, str]) -> None:
         assert "nothing of voiplab's was running" in down.stdout
         # and starting now names the address that is taken
         up = voiplab(isolated, "lab", "up", check=False)
-    assert up.returncode == 2
+    assert up.returncode == 1  # a failure the user can fix
     assert "the PBX address 127.0.0.90:5060 (UDP) is already in use by another program" in up.stderr
 
 
@@ -221,7 +221,7 @@ def test_invalid_lab_toml_on_the_command_line(tmp_path: Path) -> None:
     cfg = tmp_path / "lab.toml"
     cfg.write_text("[pbx]\nport = 0\n")
     res = voiplab(dict(os.environ, VOIPLAB_STATE_DIR=str(tmp_path)), "lab", "up", "--config", str(cfg), check=False)
-    assert res.returncode == 2
+    assert res.returncode == 1  # a failure the user can fix
     assert res.stderr.strip() == f"voiplab: error: {cfg}: key pbx.port must be a port between 1 and 65535, not 0"
 
 
@@ -230,7 +230,7 @@ def test_classroom_mode_does_not_start_anything(tmp_path: Path) -> None:
     cfg = tmp_path / "lab.toml"
     cfg.write_text('[pbx]\nmode = "classroom"\nhost = "127.0.0.95"\n[alcatel]\nsimulated = false\n')
     res = voiplab(dict(os.environ, VOIPLAB_STATE_DIR=str(tmp_path)), "lab", "up", "--config", str(cfg), check=False)
-    assert res.returncode == 2
+    assert res.returncode == 1  # a failure the user can fix
     assert "the PBX at 127.0.0.95:5060 did not answer a SIP OPTIONS within 3 s" in res.stderr
     with pytest.raises(PbxError, match="is in classroom mode: voiplab does not start the course server's Asterisk"):
         Pbx(load_config(cfg)).start()

@@ -1,16 +1,51 @@
-"""Tests of voiplab.capture.pcap, the fast pcap/pcapng reader (formats, link types, truncation)."""
+"""Tests of voiplab.capture.pcap, the one pcap/pcapng reader: formats, clocks, link types, truncation,
+frames one by one (read_packets) and UDP as columns (read_udp), with tshark as the oracle."""
 
 from __future__ import annotations
 
 import struct
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
-from _gen import gen_rtp as g
+from capture_files import (
+    ETHERTYPE_IPV6,
+    FIRST_TIME,
+    bsd_loopback,
+    epb,
+    epoch_ns,
+    ethernet,
+    idb,
+    invite_ipv4,
+    invite_ipv6,
+    pb,
+    shb,
+    sll,
+    sll2,
+    spb,
+    tshark_fields,
+    write_pcap,
+)
 
+from voiplab.capture import synth as g
+from voiplab.capture.pcap import (
+    LINKTYPE_DLT_RAW,
+    LINKTYPE_DLT_RAW_OPENBSD,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    UDP_DTYPE,
+    network_header,
+    read_packets,
+    read_udp,
+)
 from voiplab.errors import CaptureError
-from voiplab.capture.pcap import UDP_DTYPE, read_udp
+from voiplab.teach.samples import sample_capture
 
 
 def small(n=40, **kw):
@@ -64,7 +99,7 @@ def test_not_a_capture_raises_capture_error(tmp_path):
     path.write_bytes(b"hello, this is not a capture\n")
     with pytest.raises(CaptureError) as e:
         read_udp(path)
-    assert str(e.value) == (f"capture file {path} is not a pcap or pcapng file (it starts with 0x68656c6c): "
+    assert str(e.value) == (f"capture file '{path}' is not a pcap or pcapng file (it starts with 0x68656c6c): "
                             "open a file written by tcpdump, dumpcap, Wireshark or voiplab")
     with pytest.raises(CaptureError, match="cannot be read"):
         read_udp(tmp_path / "missing.pcap")
@@ -97,3 +132,176 @@ def test_empty_capture(tmp_path):
         warnings.simplefilter("error")
         table = read_udp(path)
     assert table.frames == 0 and len(table) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "capture file '{path}' cannot be read (No such file or directory): check the path and permissions"),
+        (b"hello world", "capture file '{path}' is not a pcap or pcapng file (it starts with 0x68656c6c): "
+                         "open a file written by tcpdump, dumpcap, Wireshark or voiplab"),
+        (b"\xd4\xc3", "capture file '{path}' is not a pcap or pcapng file (it has 2 bytes): "
+                       "open a file written by tcpdump, dumpcap, Wireshark or voiplab"),
+        (b"\xd4\xc3\xb2\xa1\x02\x00", "capture file '{path}' is truncated inside its 24-byte pcap header: "
+                                       "it is not usable; capture again"),
+    ],
+)
+def test_bad_files(tmp_path: Path, content: bytes | None, message: str) -> None:
+    """Does a missing, non-capture or header-truncated file raise CaptureError with an exact message,
+    the same from read_packets and read_udp (one reader)?"""
+    path = tmp_path / "x.pcap"
+    if content is not None:
+        path.write_bytes(content)
+    for read in (lambda: list(read_packets(path)), lambda: read_udp(path)):
+        with pytest.raises(CaptureError) as info:
+            read()
+        assert str(info.value) == message.format(path=path)
+
+
+# ---------------------------------------------------------------- frames one by one
+
+
+def test_frames_of_a_real_capture_are_its_records() -> None:
+    """Does read_packets give every frame of the lab's capture, numbered from 1, with the bytes scapy
+    reads, the Ethernet link type, and as time the float of seconds + microseconds * 1e-6 (the value
+    read_sip and Flow report, unchanged)?"""
+    from scapy.utils import RawPcapReader
+
+    path = sample_capture("call_rpi_to_alcatel")
+    frames = list(read_packets(path))
+    records = list(RawPcapReader(str(path)))
+    assert [p.frame for p in frames] == list(range(1, len(records) + 1))
+    assert [p.data for p in frames] == [data for data, _ in records]
+    assert {p.linktype for p in frames} == {LINKTYPE_ETHERNET}
+    assert [p.time for p in frames] == [meta.sec + meta.usec * 1e-6 for _, meta in records]
+
+
+@pytest.mark.tshark
+def test_frame_times_equal_tsharks(tshark: str) -> None:
+    """Are the frame times of the lab's capture tshark's (to the ns in read_udp, to the µs in read_packets)?"""
+    path = sample_capture("call_rpi_to_alcatel")
+    theirs = [epoch_ns(t) for (t,) in tshark_fields(tshark, path, "frame", "frame.time_epoch")]
+    assert [round(p.time * 1e6) for p in read_packets(path)] == [t // 1000 for t in theirs]
+    table = read_udp(path)
+    assert table["time_ns"].tolist() == [theirs[f - 1] for f in table["frame"].tolist()]
+    assert table.first_time_ns == theirs[0]
+
+
+def test_read_packets_warns_on_a_record_cut_short(tmp_path: Path) -> None:
+    """Does read_packets stop before a last record cut short, with a warning naming the packets read?"""
+    path = write_pcap(tmp_path / "cut.pcap", LINKTYPE_ETHERNET, [ethernet(invite_ipv4())] * 3, cut=10)
+    with pytest.warns(UserWarning) as caught:
+        frames = list(read_packets(path))
+    assert [p.frame for p in frames] == [1, 2]
+    assert str(caught[0].message) == (f"capture file '{path}' ends with a record cut short: it was skipped; "
+                                      "packets 1 to 2 were read")
+
+
+# ---------------------------------------------------------------- link layers, as tshark reads them
+
+#: (name, link type, frames): every way a frame can carry IP that the reader knows, and near misses
+LINK_FILES = [
+    ("ethernet", LINKTYPE_ETHERNET, lambda: [
+        ethernet(invite_ipv4()), ethernet(invite_ipv6(), ETHERTYPE_IPV6),
+        ethernet(invite_ipv4(), tags=(0x8100,)), ethernet(invite_ipv4(), tags=(0x88A8,)),
+        ethernet(invite_ipv4(), tags=(0x9100,)), ethernet(invite_ipv4(), tags=(0x88A8, 0x8100, 0x9100)),
+        ethernet(invite_ipv4(), tags=(0x9200,)), ethernet(invite_ipv4(), ETHERTYPE_IPV6),
+        ethernet(invite_ipv6(), tags=(0x8100,), ethertype=ETHERTYPE_IPV6)]),
+    ("bsd_null", LINKTYPE_NULL, lambda: [
+        bsd_loopback(invite_ipv4() if family == 2 else invite_ipv6(), family, order)
+        for order in "<>" for family in (2, 10, 23, 24, 28, 30)]),
+    ("openbsd_loop", LINKTYPE_LOOP, lambda: [
+        bsd_loopback(invite_ipv4() if family == 2 else invite_ipv6(), family, ">") for family in (2, 10, 23, 24)]),
+    ("sll", LINKTYPE_LINUX_SLL, lambda: [sll(invite_ipv4()), sll(invite_ipv6(), ETHERTYPE_IPV6)]),
+    ("sll2", LINKTYPE_LINUX_SLL2, lambda: [sll2(invite_ipv4()), sll2(invite_ipv6(), ETHERTYPE_IPV6)]),
+    ("raw", LINKTYPE_RAW, lambda: [invite_ipv4(), invite_ipv6()]),
+    ("dlt_raw", LINKTYPE_DLT_RAW, lambda: [invite_ipv4(), invite_ipv6()]),
+    ("dlt_raw_openbsd", LINKTYPE_DLT_RAW_OPENBSD, lambda: [invite_ipv4()]),
+    ("raw_ipv4", LINKTYPE_IPV4, lambda: [invite_ipv4()]),
+]
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize(("name", "linktype", "frames"), LINK_FILES, ids=[f[0] for f in LINK_FILES])
+def test_link_layers_are_read_as_tshark_reads_them(tshark: str, tmp_path: Path, name: str, linktype: int,
+                                                   frames) -> None:  # type: ignore[no-untyped-def]
+    """Is UDP found in exactly the frames where tshark finds it: Ethernet with 802.1Q, 802.1ad, 0x9100
+    and stacked tags (not 0x9200), BSD loopback with the IPv6 families 24, 28, 30 in either byte order
+    (not Linux's 10 or Windows' 23), Linux cooked v1/v2, raw IP (101, 12, 14, 228)?"""
+    path = write_pcap(tmp_path / f"{name}.pcap", linktype, frames())
+    theirs = [int(f) for (f,) in tshark_fields(tshark, path, "udp", "frame.number")]
+    assert theirs, "tshark found no UDP at all: the file is wrong"
+    assert read_udp(path)["frame"].tolist() == theirs
+    assert [p.frame for p in read_packets(path) if network_header(p.linktype, p.data)] == theirs
+
+
+def test_network_header_says_where_ip_starts() -> None:
+    """Does network_header give the IP version and offset, and None for what is not IP?"""
+    assert network_header(LINKTYPE_ETHERNET, ethernet(invite_ipv4(), tags=(0x8100, 0x8100))) == (4, 22)
+    assert network_header(LINKTYPE_LINUX_SLL2, sll2(invite_ipv6(), ETHERTYPE_IPV6)) == (6, 20)
+    assert network_header(LINKTYPE_NULL, bsd_loopback(invite_ipv4(), 2, ">")) == (4, 4)
+    assert network_header(LINKTYPE_ETHERNET, ethernet(invite_ipv6())) is None  # says IPv4, holds IPv6
+    assert network_header(LINKTYPE_ETHERNET, ethernet(invite_ipv4(), tags=(0x9200,))) is None
+    assert network_header(LINKTYPE_RAW, b"") is None
+    assert network_header(147, invite_ipv4()) is None  # a link type voiplab does not read
+
+
+# ---------------------------------------------------------------- pcapng blocks and clocks
+
+
+def _pcapng_every_block(path: Path) -> Path:
+    """A pcapng with two sections (little- then big-endian), interfaces of two link types and clocks
+    (µs with a 1000 s if_tsoffset, ns, 2^-20 s), EPBs and an obsolete PB."""
+    frame, raw = ethernet(invite_ipv4()), invite_ipv4()
+    path.write_bytes(
+        shb() + idb(LINKTYPE_ETHERNET, tsresol=6, tsoffset=1000) + idb(LINKTYPE_RAW, tsresol=9)
+        + epb(0, (FIRST_TIME - 1000) * 10**6 + 123456, frame) + epb(1, (FIRST_TIME + 1) * 10**9 + 123456789, raw)
+        + pb(1, (FIRST_TIME + 2) * 10**9 + 5, raw)
+        + shb(">") + idb(LINKTYPE_ETHERNET, tsresol=0x80 | 20, order=">")
+        + epb(0, ((FIRST_TIME + 3) << 20) + 123457, frame, order=">") + pb(0, (FIRST_TIME + 4) << 20, frame, ">"))
+    return path
+
+
+@pytest.mark.tshark
+def test_pcapng_blocks_and_clocks_are_read_as_tshark_reads_them(tshark: str, tmp_path: Path) -> None:
+    """Are the EPBs and PBs of both sections read with their interface's link type and clock
+    (if_tsresol decimal and binary, if_tsoffset), at tshark's times to the nanosecond?"""
+    path = _pcapng_every_block(tmp_path / "blocks.pcapng")
+    theirs = tshark_fields(tshark, path, "frame", "frame.number", "frame.time_epoch", "frame.cap_len")
+    assert len(theirs) == 5
+    table = read_udp(path)
+    assert table["frame"].tolist() == [int(f) for f, _, _ in theirs]
+    assert table["time_ns"].tolist() == [epoch_ns(t) for _, t, _ in theirs]
+    assert table.linktypes == (LINKTYPE_ETHERNET, LINKTYPE_RAW)
+    frames = list(read_packets(path))
+    assert [len(p.data) for p in frames] == [int(n) for _, _, n in theirs]
+    assert [p.linktype for p in frames] == [LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_RAW, LINKTYPE_ETHERNET,
+                                            LINKTYPE_ETHERNET]
+    assert [round(p.time * 1e6) for p in frames] == [round(epoch_ns(t) / 1000) for _, t, _ in theirs]
+
+
+def test_simple_packet_block_has_no_time(tmp_path: Path) -> None:
+    """Is a simple packet block read on interface 0's link type, at time 0 (it has no time stamp)?"""
+    path = tmp_path / "spb.pcapng"
+    path.write_bytes(shb() + idb(LINKTYPE_LINUX_SLL) + spb(sll(invite_ipv4())))
+    (frame,) = read_packets(path)
+    assert (frame.frame, frame.time, frame.linktype, frame.data) == (1, 0.0, LINKTYPE_LINUX_SLL, sll(invite_ipv4()))
+    assert read_udp(path)["time_ns"].tolist() == [0]
+
+
+@pytest.mark.tshark
+def test_undeclared_interface_ends_reading_like_tshark(tshark: str, tmp_path: Path) -> None:
+    """Does a packet naming an interface no IDB declares end the reading there, with a warning,
+    after the packets tshark also shows?"""
+    path = tmp_path / "corrupt.pcapng"
+    frame = ethernet(invite_ipv4())
+    path.write_bytes(shb() + idb(LINKTYPE_ETHERNET) + epb(0, FIRST_TIME * 10**6, frame)
+                     + epb(1, FIRST_TIME * 10**6, frame) + epb(0, FIRST_TIME * 10**6, frame))
+    theirs = [int(f) for (f,) in tshark_fields(tshark, path, "frame", "frame.number")]
+    with pytest.warns(UserWarning) as caught:
+        table = read_udp(path)
+    assert table["frame"].tolist() == theirs == [1]
+    assert table.truncated
+    assert str(caught[0].message) == (
+        f"capture file '{path}' is corrupt at packet 2: it names interface 1, which no interface description "
+        "block (IDB) declares (re-save it with Wireshark); packet 1 was read")

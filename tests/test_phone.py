@@ -17,6 +17,8 @@ import time
 import pytest
 
 from voiplab.config import LabConfig
+from voiplab.core.flow import TraceEntry
+from voiplab.core.sip import SipMessage
 from voiplab.errors import CallError, PhoneDied, PhoneError, RegistrationError
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
@@ -151,16 +153,39 @@ def test_two_phones_call_each_other(phones):
     assert call.stats()["rx_packets"] > 0 and incoming.stats()["rx_packets"] > 0
 
 
+def _dialog_messages(trace: list[TraceEntry], direction: str, call_id: str) -> list[SipMessage]:
+    """The SIP messages of one dialog (Call-ID) that a phone sent ("tx") or received ("rx")."""
+    messages = [SipMessage.parse(m["raw"]) for m in trace if m["direction"] == direction]
+    return [m for m in messages if m.call_id == call_id]
+
+
 def test_decline_sends_486(phones):
-    """Does decline() refuse the call with 486 Busy Here, seen by the caller?"""
+    """Does decline() answer the INVITE with 486 Busy Here, and does the caller, whom Asterisk's
+    Answer(500) had already answered, then get a BYE?"""
     rpi = phones("rpi")
     gui = phones("guillaume")
     rpi.register()
     gui.register()
     call = rpi.call("5003")
-    gui.wait_incoming(timeout=5).decline()
-    # Answer(500) answers the caller first: the refusal ends the call with a BYE from Asterisk
+    incoming = gui.wait_incoming(timeout=5)
+    incoming.decline()
+    incoming.wait("DISCONNECTED", timeout=5)
     call.wait("DISCONNECTED", timeout=5)
+    # the callee's own trace: its one final answer to Asterisk's INVITE is 486 Busy Here
+    sent = _dialog_messages(gui.trace(), "tx", incoming.call_id)
+    finals = [m.start_line for m in sent
+              if m.is_response and m.cseq is not None and m.cseq.method == "INVITE" and m.status >= 200]
+    assert finals == ["SIP/2.0 486 Busy Here"]
+    assert (incoming.status, incoming.reason) == (486, "Busy Here")
+    # the caller: Answer(500) sent it 200 OK before the callee even rang, so the refusal
+    # reaches it as a BYE from Asterisk, never as a 486
+    received = _dialog_messages(rpi.trace(), "rx", call.call_id)
+    invite_answers = [m.status for m in received if m.is_response and m.cseq is not None
+                      and m.cseq.method == "INVITE" and m.status >= 200]
+    # the digest challenge, then Answer(500)'s 200 OK (a retransmission of it is no new answer)
+    assert list(dict.fromkeys(invite_answers)) == [401, 200]
+    assert [m.method for m in received if m.is_request] == ["BYE"]
+    assert call.confirmed_at is not None
 
 
 def test_killed_agent_raises_phone_died_and_a_new_phone_registers(phones):

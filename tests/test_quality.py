@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voiplab.core.quality import estimate, estimate_stream, r_to_mos
+from voiplab.core.rtpstats import StreamStats
 
 
 def test_clean_g711_call_is_excellent():
@@ -38,8 +39,6 @@ def test_mos_mapping_limits_and_unknown_codec():
 
 def test_from_stream_statistics():
     """Does estimate_stream read payload, loss % and mean jitter from StreamStats?"""
-    from voiplab.core.rtp import StreamStats
-
     s = StreamStats("a", 1, "b", 2, 3, "g711U", 99, 1, 100, 20, 20, 20, 0, 2.0, 3, 0, 1)
     q = estimate_stream(s)
     assert q.loss_percent == pytest.approx(1.0) and q.mean_jitter_ms == 2.0

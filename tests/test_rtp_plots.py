@@ -5,8 +5,8 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 import pytest
-from _gen import gen_rtp as g
 
+from voiplab.capture import synth as g
 from voiplab.capture.streams import streams
 from voiplab.plots import rtp as views
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from voiplab.errors import SdpParseError
 from voiplab.core.sdp import (
     PAYLOAD_TYPES,
     Attribute,
@@ -13,6 +12,7 @@ from voiplab.core.sdp import (
     RtpMap,
     SessionDescription,
 )
+from voiplab.errors import SdpParseError
 
 # What pjsua2 2.15 offers (the "rpi" phone).
 PJSUA_SDP = (

@@ -7,7 +7,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from synthetic_sip import all_packets
 
-from voiplab.errors import SipParseError
 from voiplab.core.sdp import SessionDescription
 from voiplab.core.sip import (
     AuthHeader,
@@ -20,6 +19,7 @@ from voiplab.core.sip import (
     message_length,
     split_commas,
 )
+from voiplab.errors import SipParseError
 
 REAL_STYLE = [packet.payload for packet in all_packets()]
 REGISTER, CHALLENGE_401, REGISTER_AUTH, REGISTER_OK = REAL_STYLE[:4]

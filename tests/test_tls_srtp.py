@@ -59,8 +59,8 @@ def _tone_share(payload: bytes, freq: float = 440.0) -> float:
 @pytest.fixture(scope="module")
 def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A WebRTC-enabled lab (TLS transport) on 127.0.0.50-54 with the account 'secure' (5004)."""
-    from voiplab.errors import PbxError
     from voiplab.devices.pbx import Pbx, find_asterisk
+    from voiplab.errors import PbxError
 
     try:
         find_asterisk()

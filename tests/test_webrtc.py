@@ -19,21 +19,19 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import require, require_tool
 
-from voiplab.devices.asterisk_conf import MODULES, WEBRTC_MODULES, AsteriskLayout, render_all
-from voiplab.devices.certs import make_certificates
 from voiplab.config import LabConfig
-from voiplab.errors import WebRtcError
-from voiplab.devices.webrtc import (
-    CHROMIUM,
-    PageServer,
-    browser_phone_url,
-    webrtc_lab_config,
-)
+from voiplab.devices.alcatel import SimulatedAlcatel
+from voiplab.devices.asterisk_conf import MODULES, WEBRTC_MODULES, AsteriskLayout, render_all
+from voiplab.devices.browser import CHROMIUM, BrowserPhone
+from voiplab.devices.certs import make_certificates
+from voiplab.devices.pbx import find_asterisk
+from voiplab.devices.webpage import PageServer
+from voiplab.devices.webrtc import WebRtcLab, browser_phone_url, webrtc_lab_config, wss_handshake
+from voiplab.errors import PbxError, WebRtcError
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TEST_HOST = "127.0.0.60"
@@ -209,12 +207,8 @@ def _require_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def wlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def wlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebRtcLab]:
     """A WebRTC lab of this test module on 127.0.0.60-63 (own state directory)."""
-    from voiplab.errors import PbxError
-    from voiplab.devices.pbx import find_asterisk
-    from voiplab.devices.webrtc import WebRtcLab
-
     try:
         find_asterisk()
     except PbxError as e:
@@ -229,26 +223,23 @@ def wlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def alcatel(wlab: Any) -> Any:
+def alcatel(wlab: WebRtcLab) -> SimulatedAlcatel:
     """The lab's simulated Alcatel (5001): rings 0.2 s, answers, plays its 1000 Hz Morse signal."""
+    assert wlab.simulated_alcatel is not None
     return wlab.simulated_alcatel
 
 
 @pytest.fixture(scope="module")
-def rpi(wlab: Any) -> Iterator[Any]:
+def rpi(wlab: WebRtcLab) -> Iterator[BrowserPhone]:
     """The browser phone of rpi (5002), trusting the lab's CA through an NSS database."""
-    from voiplab.devices.webrtc import BrowserPhone
-
     phone = BrowserPhone("rpi", wlab, trust_ca=True)
     yield phone
     phone.close()
 
 
 @pytest.fixture(scope="module")
-def guillaume(wlab: Any) -> Iterator[Any]:
+def guillaume(wlab: WebRtcLab) -> Iterator[BrowserPhone]:
     """The browser phone of guillaume (5003), ignoring certificate errors (tests only)."""
-    from voiplab.devices.webrtc import BrowserPhone
-
     phone = BrowserPhone("guillaume", wlab, trust_ca=False, ignore_https_errors=True)
     yield phone
     phone.close()
@@ -259,10 +250,8 @@ TIMINGS: dict[str, float] = {}
 
 @pytest.mark.asterisk
 @pytest.mark.browser
-def test_wss_handshake_switches_to_sip_websocket(wlab: Any) -> None:
+def test_wss_handshake_switches_to_sip_websocket(wlab: WebRtcLab) -> None:
     """Does wss://pbx:8089/ws answer the HTTP Upgrade with 101 and the 'sip' subprotocol, over a verified TLS?"""
-    from voiplab.devices.webrtc import wss_handshake
-
     hs = wss_handshake(config=wlab.config, ca_file=wlab.ca_file)
     assert hs.status == 101 and hs.protocol == "sip" and hs.accept_ok
     assert hs.tls_version in ("TLSv1.2", "TLSv1.3")
@@ -271,7 +260,7 @@ def test_wss_handshake_switches_to_sip_websocket(wlab: Any) -> None:
 
 @pytest.mark.asterisk
 @pytest.mark.browser
-def test_browser_registers_over_wss(wlab: Any, rpi: Any) -> None:
+def test_browser_registers_over_wss(wlab: WebRtcLab, rpi: BrowserPhone) -> None:
     """Does headless Chromium register rpi over the secure WebSocket (Asterisk sees a ws contact)?"""
     ms = rpi.register()
     TIMINGS["register_ms"] = ms
@@ -283,7 +272,7 @@ def test_browser_registers_over_wss(wlab: Any, rpi: Any) -> None:
 @pytest.mark.asterisk
 @pytest.mark.browser
 @pytest.mark.pjsua2
-def test_browser_calls_alcatel_media_both_ways(wlab: Any, rpi: Any, alcatel: Any) -> None:
+def test_browser_calls_alcatel_media_both_ways(wlab: WebRtcLab, rpi: BrowserPhone, alcatel: SimulatedAlcatel) -> None:
     """Browser -> 5001: is the call confirmed, DTLS-SRTP up, and do packets flow both ways?"""
     if not rpi.registered:
         rpi.register()
@@ -314,7 +303,7 @@ def test_browser_calls_alcatel_media_both_ways(wlab: Any, rpi: Any, alcatel: Any
 @pytest.mark.asterisk
 @pytest.mark.browser
 @pytest.mark.pjsua2
-def test_alcatel_calls_browser_and_page_answers(wlab: Any, rpi: Any, alcatel: Any) -> None:
+def test_alcatel_calls_browser_and_page_answers(wlab: WebRtcLab, rpi: BrowserPhone, alcatel: SimulatedAlcatel) -> None:
     """Alcatel -> 5002: does the page ring, answer, and receive media?"""
     if not rpi.registered:
         rpi.register()
@@ -337,7 +326,7 @@ def test_alcatel_calls_browser_and_page_answers(wlab: Any, rpi: Any, alcatel: An
 
 @pytest.mark.asterisk
 @pytest.mark.browser
-def test_music_on_hold_5000(wlab: Any, rpi: Any) -> None:
+def test_music_on_hold_5000(wlab: WebRtcLab, rpi: BrowserPhone) -> None:
     """Does 5000 ring, answer after about 2 s and play music (inbound packets)?"""
     if not rpi.registered:
         rpi.register()
@@ -353,7 +342,7 @@ def test_music_on_hold_5000(wlab: Any, rpi: Any) -> None:
 
 @pytest.mark.asterisk
 @pytest.mark.browser
-def test_message_between_web_clients(wlab: Any, rpi: Any, guillaume: Any) -> None:
+def test_message_between_web_clients(wlab: WebRtcLab, rpi: BrowserPhone, guillaume: BrowserPhone) -> None:
     """Does a SIP MESSAGE from rpi's page reach guillaume's page through Asterisk's textmessages context?"""
     if not rpi.registered:
         rpi.register()
@@ -369,12 +358,12 @@ def test_message_between_web_clients(wlab: Any, rpi: Any, guillaume: Any) -> Non
 
 def test_build_error_names_npm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Without node/npm, does building the browser phone say what to install?"""
-    from voiplab.devices import webrtc
+    from voiplab.devices import webpage
 
-    monkeypatch.setattr(webrtc.shutil, "which", lambda name: None)
-    monkeypatch.setattr(webrtc, "_web_workdir", lambda: tmp_path)
-    shutil.copy(webrtc.WEB_DIR / "package.json", tmp_path / "package.json")
+    monkeypatch.setattr(webpage.shutil, "which", lambda name: None)
+    monkeypatch.setattr(webpage, "_web_workdir", lambda: tmp_path)
+    shutil.copy(webpage.WEB_DIR / "package.json", tmp_path / "package.json")
     (tmp_path / "app.js").write_text("")
     with pytest.raises(WebRtcError, match=r"^node/npm is not installed, so the browser phone cannot be built: "
                                           r"run 'apt-get install nodejs npm'"):
-        webrtc.build_browser_phone(force=True)
+        webpage.build_browser_phone(force=True)

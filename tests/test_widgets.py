@@ -14,9 +14,9 @@ import ipywidgets as widgets
 import pytest
 
 from voiplab.devices.alcatel import SimulatedAlcatel
-from voiplab.errors import PhoneError
 from voiplab.devices.lab import Lab
 from voiplab.devices.phone import Call, Phone
+from voiplab.errors import PhoneError
 from voiplab.widgets.panels import KEYS, AlcatelPanel, CallPanel, PhonePanel, call_panel
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]

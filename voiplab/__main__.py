@@ -1,5 +1,8 @@
+"""``python -m voiplab ...``: the ``voiplab`` command (see :mod:`voiplab.cli.main`)."""
+
 import sys
 
-from .cli.main import main
+from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,6 +20,7 @@ __all__ = [
     "CallError",
     "PhoneError",
     "PhoneDied",
+    "ProtocolError",
     "PbxError",
     "CaptureError",
     "ProvisioningError",
@@ -83,6 +84,19 @@ class PhoneError(VoipLabError):
 
 class PhoneDied(PhoneError):
     """The phone's agent process died; create a new Phone to go on."""
+
+
+class ProtocolError(PhoneError):
+    """A line of the agent protocol does not fit its definition (bad JSON, unknown name, bad value).
+
+    Attributes:
+        request_id: the ``id`` of the request the line carried, when it could be read
+            (the agent then answers that request with the error instead of dropping it).
+    """
+
+    def __init__(self, message: str, *, request_id: int | None = None):
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class RegistrationError(PhoneError):

@@ -1,0 +1,12 @@
+"""Files and packets: the capture layer (above ``core``, below ``devices``).
+
+* :mod:`~voiplab.capture.pcap`: the one pcap/pcapng reader (frames one by one, UDP as numpy columns)
+  and the link layers it knows.
+* :mod:`~voiplab.capture.sipread`: the SIP messages of a capture (``read_sip``, ``read_flow``).
+* :mod:`~voiplab.capture.streams`: its RTP streams, found and measured as tshark does.
+* :mod:`~voiplab.capture.live`: live capture; :mod:`~voiplab.capture.layers` and
+  :mod:`~voiplab.capture.craft`: scapy; :mod:`~voiplab.capture.tshark`: the oracle;
+  :mod:`~voiplab.capture.wav`: WAV files; :mod:`~voiplab.capture.synth`: synthetic captures.
+
+Nothing is imported here: ``voiplab flow`` and ``voiplab analyze`` load only what they use.
+"""

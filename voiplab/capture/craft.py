@@ -12,25 +12,32 @@ from __future__ import annotations
 
 import secrets
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config import LabConfig, load_config
 from ..core.sip import options_request
 from ..errors import PbxError
 
+if TYPE_CHECKING:
+    from scapy.packet import Packet  # scapy is untyped: Packet names what these functions build
+
+    from .layers import SIP
+
 __all__ = ["craft_options", "send_and_receive", "status_line"]
 
 
-def _scapy() -> Any:
+def _scapy() -> tuple[type[Packet], type[Packet], type[Packet], type[SIP]]:
+    """scapy's IP, UDP and Raw layers and voiplab's SIP layer, loaded on first use."""
+    # scapy: loaded only when a packet is crafted (it takes about a second)
     from scapy.layers.inet import IP, UDP
     from scapy.packet import Raw
 
-    from .layers import SIP  # the SIP layer: show() lists the parsed headers
+    from .layers import SIP  # scapy too (the SIP layer: show() lists the parsed headers)
 
     return IP, UDP, Raw, SIP
 
 
-def craft_options(config: LabConfig | None = None, account: str = "rpi", *, local_port: int = 5070) -> Any:
+def craft_options(config: LabConfig | None = None, account: str = "rpi", *, local_port: int = 5070) -> Packet:
     """A scapy packet ``IP / UDP / SIP OPTIONS`` from a lab phone's address to the PBX.
 
     Parameters:
@@ -51,7 +58,7 @@ def craft_options(config: LabConfig | None = None, account: str = "rpi", *, loca
     return IP(src=src, dst=pbx.host) / UDP(sport=local_port, dport=pbx.port) / SIP(message)
 
 
-def send_and_receive(packet: Any, timeout: float = 2.0) -> Any:
+def send_and_receive(packet: Packet, timeout: float = 2.0) -> Packet:
     """Send a crafted ``IP/UDP/...`` packet's payload and return the reply as a scapy packet.
 
     Raises:
@@ -76,7 +83,7 @@ def send_and_receive(packet: Any, timeout: float = 2.0) -> Any:
     return IP(src=host, dst=ip.src) / UDP(sport=port, dport=udp.sport) / SIP(data)
 
 
-def status_line(packet: Any) -> str:
+def status_line(packet: Packet) -> str:
     """The first line of the SIP text carried by a scapy packet (``SIP/2.0 401 Unauthorized``)."""
     IP, UDP, Raw, SIP = _scapy()
     return bytes(packet[UDP].payload).split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")

@@ -20,12 +20,11 @@ from scapy.layers.rtp import RTP
 from scapy.packet import Packet, bind_layers
 from scapy.utils import PcapReader
 
-from ..core.rtp import RtpStream
+from ..core.rtpstats import RtpStream
 from ..core.sip import SIP_DEFAULT_PORT, SipMessage
 from ..errors import CaptureError, SipParseError
 
 __all__ = ["SIP", "rtp_packet"]
-
 
 
 class SIP(Packet):
@@ -41,7 +40,7 @@ class SIP(Packet):
     name = "SIP"
     fields_desc = [StrField("load", b"")]
 
-    def __init__(self, _pkt: bytes | SipMessage | str = b"", *args: Any, **kwargs: Any) -> None:
+    def __init__(self, _pkt: bytes | SipMessage | str = b"", *args: Any, **kwargs: Any) -> None:  # scapy's own
         if isinstance(_pkt, SipMessage):
             _pkt = bytes(_pkt)
         elif isinstance(_pkt, str):
@@ -99,7 +98,7 @@ bind_layers(TCP, SIP, sport=SIP_DEFAULT_PORT)
 bind_layers(TCP, SIP, dport=SIP_DEFAULT_PORT)
 
 
-def rtp_packet(pcap: str | Path, stream: RtpStream, index: int = 0) -> Any:
+def rtp_packet(pcap: str | Path, stream: RtpStream, index: int = 0) -> Packet:
     """Packet ``index`` of an RTP stream, read with scapy and dissected with scapy's ``RTP`` layer.
 
     UDP carries RTP on ports that only the SDP tells, so scapy does not guess it:

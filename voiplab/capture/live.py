@@ -149,7 +149,7 @@ class LiveCapture:
         self.path = Path(path) if path is not None else None
         self.method = method
         self._process: subprocess.Popen[bytes] | None = None
-        self._sniffer: Any = None
+        self._sniffer: Any = None  # a scapy AsyncSniffer (scapy is untyped)
         self._used: str | None = None
 
     @property
@@ -202,14 +202,14 @@ class LiveCapture:
         return self
 
     def _start_scapy(self) -> None:
-        from scapy.sendrecv import AsyncSniffer
+        from scapy.sendrecv import AsyncSniffer  # scapy: only for this capture method (slow to load)
 
         started = threading.Event()
-        options: dict[str, Any] = {}
+        options: dict[str, object] = {}
         if _is_loopback(self.interface):
             # On loopback a listening socket sees each packet twice (outgoing and incoming);
             # scapy's L2Socket drops the outgoing copy, as libpcap does.
-            from scapy.config import conf
+            from scapy.config import conf  # scapy: as above
 
             options["L2socket"] = conf.L2socket
         self._sniffer = AsyncSniffer(
@@ -284,7 +284,7 @@ class LiveCapture:
         if not self.running or self.path is None:
             raise CaptureError("live capture is not running: call start() first")
         if self._sniffer is not None:
-            from scapy.utils import wrpcap
+            from scapy.utils import wrpcap  # scapy: only for this capture method
 
             time.sleep(0.05)
             packets = self._sniffer.stop()

@@ -22,34 +22,35 @@ How tshark (Wireshark 4.0) decides that a UDP datagram is RTP, and what this mod
   names every payload type of the stream, by number, each with the name it had on its
   first packet.
 
+* SDP is read by :mod:`voiplab.core.sip` and :mod:`voiplab.core.sdp`, with tshark's reading
+  where it differs (see :func:`_rtp_media`): the last ``c=`` of a section wins, a section's own
+  ``c=`` hides the session's even when unusable, the protocol must contain ``RTP/`` (case
+  matters), the last ``a=rtpmap`` of a payload type wins; lines the core rejects are mended or
+  skipped as tshark skips them. Found only with the Content-Type ``application/sdp``; SDP inside
+  a ``multipart`` body is not looked for (tshark finds it).
+
 Bulk work is numpy over the columns of :func:`voiplab.capture.pcap.read_udp`; only SIP datagrams
-are parsed one by one (a small SDP reader here: no import of the full SIP/SDP modules, so
-that ``voiplab analyze`` starts fast).
+are parsed one by one.
 Taught in notebook 05 (RTP streams, jitter, loss).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.grammar import SIP_FIRST_BYTES, looks_like_sip
+from ..core.payloads import DEFAULT_DYNAMIC_NAMES, PAYLOAD_NAMES, STATIC_CLOCK_RATES, TELEPHONE_EVENT, clock_rate
+from ..core.rtp import RTP_HEADER_LENGTH, RTP_VERSION
+from ..core.rtpstats import RtpStream, StreamStats, ns_to_seconds, summarize_stream
+from ..core.sdp import Connection, SdpLine, SessionDescription
+from ..core.sip import COMPACT_FORMS, SipMessage
+from ..errors import SdpParseError, SipParseError
 from .pcap import UdpTable, read_udp
-from ..core.rtp import (
-    DEFAULT_DYNAMIC_NAMES,
-    PAYLOAD_NAMES,
-    RTP_HEADER_LENGTH,
-    RTP_VERSION,
-    STATIC_CLOCK_RATES,
-    TELEPHONE_EVENT,
-    RtpStream,
-    StreamStats,
-    clock_rate,
-    ns_to_seconds,
-    summarize_stream,
-)
 
 __all__ = ["KNOWN_UDP_PORTS", "SIP_PORT", "Conversation", "analyze", "sdp_conversations", "streams"]
 
@@ -61,8 +62,6 @@ KNOWN_UDP_PORTS = frozenset({
     7, 53, 67, 68, 69, 111, 123, 137, 138, 319, 320, 514, 520, 1194, 1719, 1900, 2944, 2945, 3000, 3544, 4500,
     4789, 5246, 5247, 5353, 5355, 5683, 6081,
 })
-SIP_PREFIXES = (b"SIP/", b"INVI", b"ACK ", b"UPDA", b"PRAC", b"BYE ", b"OPTI", b"REGI", b"CANC", b"NOTI", b"SUBS",
-                b"INFO", b"REFE", b"MESS", b"PUBL")
 RTCP_LIKE = range(192, 224)  # second byte of RTCP SR/RR/SDES/BYE/APP... (RFC 5761)
 RTCP_PAYLOAD_TYPES = range(72, 77)
 RFC8285_ONE_BYTE = 0xBEDE
@@ -91,95 +90,172 @@ class Conversation:
         return f"Conversation(frame {self.frame}: {self.address}:{self.port}{' ' + codecs if codecs else ''})"
 
 
-# ---------------------------------------------------------------- SDP in SIP
-def _sip_body(payload: bytes) -> bytes:
-    """The body of a SIP message (after the empty line, cut to Content-Length when given)."""
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        at = payload.find(separator)
-        if at >= 0:
-            head, body = payload[:at], payload[at + len(separator):]
+# ---------------------------------------------------------------- SDP in SIP, read as tshark reads it
+SDP_CONTENT_TYPE = "application/sdp"
+DYNAMIC_PAYLOAD_TYPES = range(96, 128)
+#: tshark stops reading an SDP body at its first line shorter than this ("x=" is the shortest)
+SDP_MIN_LINE_LENGTH = 2
+#: Stand-ins for lines the SDP core rejects but tshark reads past: a ``c=`` line that names
+#: no usable address (it still hides the session-level one, as in tshark) and an ``m=`` line
+#: that is no RTP media (the lines after it stay in its section, as in tshark).
+UNUSABLE_CONNECTION = "IN NONE unusable"
+UNUSABLE_MEDIA = "unusable 0 unusable"
+IP_VERSION_OF_ADDRESS_TYPE = {"IP4": 4, "IP6": 6}
+
+#: An RTP media of an SDP as tshark sees it: (address, port, dynamic payload type -> (name, clock rate))
+RtpMedia = tuple[str, int, dict[int, tuple[str, int]]]
+
+
+def _sdp_body(payload: bytes) -> bytes | None:
+    """The SDP body of a SIP datagram (Content-Type ``application/sdp``), or ``None``.
+
+    The SIP core reads the message; for one it rejects but tshark reads (a header line
+    without ``:``, a Content-Length beyond the datagram...), the headers are read one by one.
+    """
+    try:
+        message = SipMessage.parse(payload)
+    except SipParseError:
+        return _tolerant_sdp_body(payload)
+    return message.body if message.content_type == SDP_CONTENT_TYPE else None
+
+
+def _tolerant_sdp_body(payload: bytes) -> bytes | None:
+    """:func:`_sdp_body` of a message the SIP core rejects, read header line by header line as
+    tshark does: a first line that is not SIP ends it; a Content-Length longer than the body is
+    ignored."""
+    if not looks_like_sip(payload):
+        return None
+    for blank_line in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = payload.partition(blank_line)
+        if found:
             break
     else:
-        return b""
-    for line in head.split(b"\n"):
-        name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() in (b"content-length", b"l"):
-            try:
-                length = int(value.strip())
-            except ValueError:
-                break
-            if 0 <= length <= len(body):
-                body = body[:length]
-            break
-    return body
-
-
-def _ip_text(text: str) -> str | None:
-    """The address if it is a valid IPv4/IPv6 literal (normalised), else None."""
-    import ipaddress
-
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
         return None
+    content_type = length = None
+    for line in head.split(b"\n")[1:]:
+        name, colon, value = line.decode("utf-8", "replace").partition(":")
+        name = name.strip().lower()
+        name = COMPACT_FORMS.get(name, name).lower()
+        if colon and name == "content-type" and content_type is None:
+            content_type = value.split(";", 1)[0].strip().lower()
+        elif colon and name == "content-length" and length is None:
+            length = int(value) if value.strip().isdigit() else None
+    if content_type != SDP_CONTENT_TYPE:
+        return None
+    return body[:length] if length is not None and length <= len(body) else body
 
 
-def _parse_sdp_of(payload: bytes) -> list[tuple[str, int, dict[int, tuple[str, int]]]]:
-    """(address, port, rtpmap) of each RTP media of the SDP body of a SIP datagram (or [])."""
-    body = _sip_body(payload)
-    if not body.lstrip().startswith(b"v="):
-        return []
-    text = body.decode("utf-8", "replace")
-    session_address: str | None = None
-    media: list[list] = []  # [address, port, proto, rtpmap]
-    for raw_line in text.splitlines():
-        line = raw_line.strip()
-        if len(line) < 2 or line[1] != "=":
-            continue
-        kind, value = line[0], line[2:]
-        if kind == "m":
-            fields = value.split()
-            port_text = fields[1].split("/")[0] if len(fields) > 1 else ""
-            port = int(port_text) if port_text.isdigit() else -1
-            media.append([None, port, fields[2] if len(fields) > 2 else "", {}])
-        elif kind == "c":
-            fields = value.split()
-            address = _ip_text(fields[2].split("/")[0]) if len(fields) > 2 else None
-            if media:
-                media[-1][0] = address
+def _tolerant_rtpmap(value: str) -> tuple[int, str, int] | None:
+    """(payload type, encoding name, clock rate) of an ``a=rtpmap:`` value as tshark reads it:
+    the payload type up to the first space, the name up to the first ``/``, the rate up to the next."""
+    number, space, rest = value.lstrip(" ").partition(" ")
+    name, slash, rate = rest.partition("/")
+    rate = rate.split("/", 1)[0].strip()
+    if not (space and slash and number.isdigit() and rate.isdigit()):
+        return None  # tshark ignores it
+    return int(number), name, int(rate)
+
+
+def _tolerant_sdp(body: bytes) -> SessionDescription | None:
+    """An SDP body parsed by :class:`~voiplab.core.sdp.SessionDescription` after tshark's tolerance.
+
+    tshark reads up to the first line shorter than 2 characters and skips lines that are
+    not ``<letter>=``. The core parser is stricter; each line it rejects is mended the way
+    tshark reads it, and the body parsed again: ``v=0`` goes first (tshark does not need
+    it), a malformed ``o=`` is dropped (it does not matter for RTP), a malformed ``c=`` or
+    ``m=`` becomes :data:`UNUSABLE_CONNECTION` / :data:`UNUSABLE_MEDIA`, an ``a=rtpmap``
+    is rewritten as tshark reads it, or dropped.
+    """
+    lines = []
+    for raw in body.decode("utf-8", "surrogateescape").splitlines():
+        if len(raw) < SDP_MIN_LINE_LENGTH:
+            break
+        if raw[1] == "=":
+            lines.append(raw)
+    for _ in range(2 * len(lines) + 2):  # each round mends or drops a line, or puts v=0 first
+        text = "".join(line + "\r\n" for line in lines)
+        try:
+            return SessionDescription.parse(text)
+        except SdpParseError as error:
+            at = text.count("\r\n", 0, error.offset or 0)
+            if at >= len(lines):
+                return None
+            kind, value = lines[at][0], lines[at][2:]
+            if at == 0 and kind != "v":
+                lines.insert(0, "v=0")
+            elif kind == "c":
+                lines[at] = "c=" + UNUSABLE_CONNECTION
+            elif kind == "m":
+                lines[at] = "m=" + UNUSABLE_MEDIA
+            elif kind == "a" and value.startswith("rtpmap:") and (rtpmap := _tolerant_rtpmap(value[7:])) and (
+                    mended := f"a=rtpmap:{rtpmap[0]} {rtpmap[1]}/{rtpmap[2]}") != lines[at]:
+                lines[at] = mended
             else:
-                session_address = address
-        elif kind == "a" and media and value.startswith("rtpmap:"):
-            number, _, encoding = value[7:].partition(" ")
-            parts = encoding.strip().split("/")
-            if number.strip().isdigit() and parts[0] and len(parts) > 1 and parts[1].isdigit():
-                rate = int(parts[1])
-                pt = int(number)
-                if 96 <= pt <= 127:
-                    media[-1][3].setdefault(pt, (parts[0], rate))
-    out = []
-    for address, port, proto, rtpmap in media:
-        address = address or session_address
-        if address is None or not 0 < port < 65536 or "RTP/" not in proto.upper():
+                del lines[at]
+    return None
+
+
+def _tshark_address(lines: tuple[SdpLine, ...]) -> str | None:
+    """The address of the last ``c=`` line (tshark's choice), normalised, or ``None``.
+
+    tshark reads the address up to a ``/`` and needs an IP address of the ``IP4``/``IP6`` type
+    given; trailing text makes it unusable.
+    """
+    value = next((line.value for line in reversed(lines) if line.type == "c"), None)
+    if value is None:
+        return None
+    try:
+        connection = Connection.parse(value)
+    except SdpParseError:
+        return None
+    if value.split(" ", 2)[2].split("/", 1)[0] != connection.address:
+        return None  # tshark's address runs to the "/" or the end of the line: trailing text spoils it
+    try:
+        address = ipaddress.ip_address(connection.address)
+    except ValueError:
+        return None  # a host name: tshark sets up no conversation
+    if IP_VERSION_OF_ADDRESS_TYPE.get(connection.address_type) != address.version:
+        return None
+    return str(address)
+
+
+def _rtp_media(body: bytes) -> list[RtpMedia]:
+    """(address, port, rtpmap) of each RTP media of an SDP body, as tshark reads them.
+
+    ``rtpmap``: the dynamic payload types (96-127) of the media's ``a=rtpmap`` lines, the
+    last one for a type winning (the name as written after the first space). A media is RTP
+    when its protocol contains ``RTP/`` (``RTP/AVP``, ``RTP/SAVPF``...) and its port is not 0;
+    its address is its last ``c=`` line if it has one (even an unusable one), else the
+    session's last.
+    """
+    sdp = _tolerant_sdp(body)
+    if sdp is None:
+        return []
+    session_address = _tshark_address(sdp.session_lines)
+    found = []
+    for media in sdp.media:
+        own = media.lines[1:]
+        address = _tshark_address(own) if any(line.type == "c" for line in own) else session_address
+        if address is None or not 0 < media.port < 65536 or "RTP/" not in media.protocol:
             continue
-        out.append((address, port, rtpmap))
-    return out
+        rtpmap: dict[int, tuple[str, int]] = {}
+        for attribute in media.attributes:
+            if attribute.name == "rtpmap" and attribute.value is not None:
+                parsed = _tolerant_rtpmap(attribute.value)
+                if parsed and parsed[0] in DYNAMIC_PAYLOAD_TYPES:
+                    rtpmap[parsed[0]] = parsed[1:]
+        found.append((address, media.port, rtpmap))
+    return found
 
 
 def _sip_rows(table: UdpTable) -> np.ndarray:
     """Rows that may be SIP: port 5060, or a payload starting like a SIP message."""
     sport, dport = table["src_port"], table["dst_port"]
     rows = (sport == SIP_PORT) | (dport == SIP_PORT)
-    b0 = table["rtp_b0"]
-    letters = np.flatnonzero((b0 >= ord("A")) & (b0 <= ord("U")))
-    if len(letters):
-        prefix = ((table["rtp_b0"][letters].astype(np.uint32) << 24)
-                  | (table["rtp_b1"][letters].astype(np.uint32) << 16)
-                  | table["rtp_seq"][letters])
-        match = np.zeros(len(letters), dtype=bool)
-        for known in SIP_PREFIXES:
-            match |= prefix == int.from_bytes(known, "big")
-        rows[letters[match]] = True
+    may_start_sip = np.zeros(256, dtype=bool)
+    may_start_sip[sorted(SIP_FIRST_BYTES)] = True
+    for row in np.flatnonzero(~rows & may_start_sip[table["rtp_b0"]]).tolist():
+        rows[row] = looks_like_sip(table.payload(row))
     return np.flatnonzero(rows)
 
 
@@ -194,9 +270,10 @@ def sdp_conversations(table: UdpTable) -> list[Conversation]:
     frame = table["frame"]
     for row in _sip_rows(table).tolist():
         payload = table.payload(row)
-        if b"application/sdp" not in payload.lower() and b"\nv=0" not in payload:
+        if SDP_CONTENT_TYPE.encode() not in payload.lower():  # no SDP: not worth parsing
             continue
-        for address, port, rtpmap in _parse_sdp_of(payload):
+        body = _sdp_body(payload)
+        for address, port, rtpmap in _rtp_media(body) if body is not None else ():
             conversations.append(Conversation(int(frame[row]), address, port, rtpmap))
     return conversations
 
@@ -333,7 +410,7 @@ class _PayloadTables:
         return self.names[conversation + 1].get(pt, f"RTPType-{pt}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Found:
     table: UdpTable
     conversations: list[Conversation]
@@ -439,7 +516,28 @@ def _find(path: str | os.PathLike[str], heuristic: bool, progress: Callable[[str
     return _Found(table, conversations, streams, tables)
 
 
-def _stream_fields(found: _Found, members: np.ndarray, conv: np.ndarray) -> dict:
+@dataclass(frozen=True)
+class _StreamFields:
+    """One stream's identity, RTP header columns (time relative to the first packet of the capture),
+    per-packet clock rates and telephone-event flags, Payload column and payload map."""
+
+    src: str
+    src_port: int
+    dst: str
+    dst_port: int
+    ssrc: int
+    time_ns: np.ndarray
+    sequence_number: np.ndarray
+    timestamp: np.ndarray
+    payload_type: np.ndarray
+    marker: np.ndarray
+    clock_rate: np.ndarray
+    telephone: np.ndarray
+    payload_names: str
+    rtpmap: dict[int, tuple[str, int]]
+
+
+def _stream_fields(found: _Found, members: np.ndarray, conv: np.ndarray) -> _StreamFields:
     """Identity, header arrays, per-packet clock rates and the payload names of one stream."""
     table = found.table
     first = int(members[0])
@@ -457,15 +555,14 @@ def _stream_fields(found: _Found, members: np.ndarray, conv: np.ndarray) -> dict
         at = int(np.argmax(pt == p)) if len(present) > 1 else 0
         names.append(found.tables.name(int(conv[at]), p))
     rtpmap = found.conversations[int(conv[0])].rtpmap if conv[0] >= 0 else {}
-    return {
-        "src": table.address(int(table["src_key"][first])), "src_port": int(table["src_port"][first]),
-        "dst": table.address(int(table["dst_key"][first])), "dst_port": int(table["dst_port"][first]),
-        "ssrc": int(table["rtp_ssrc"][first]),
-        "time_ns": table["time_ns"][members] - table.first_time_ns,
-        "sequence_number": table["rtp_seq"][members], "timestamp": table["rtp_timestamp"][members],
-        "payload_type": pt, "marker": b1 >= 0x80, "clock_rate": rate, "telephone": telephone,
-        "payload_names": ", ".join(names), "rtpmap": rtpmap,
-    }
+    return _StreamFields(
+        src=table.address(int(table["src_key"][first])), src_port=int(table["src_port"][first]),
+        dst=table.address(int(table["dst_key"][first])), dst_port=int(table["dst_port"][first]),
+        ssrc=int(table["rtp_ssrc"][first]), time_ns=table["time_ns"][members] - table.first_time_ns,
+        sequence_number=table["rtp_seq"][members], timestamp=table["rtp_timestamp"][members],
+        payload_type=pt, marker=b1 >= 0x80, clock_rate=rate, telephone=telephone,
+        payload_names=", ".join(names), rtpmap=rtpmap,
+    )
 
 
 def streams(path: str | os.PathLike[str], heuristic: bool = False,
@@ -505,11 +602,11 @@ def streams(path: str | os.PathLike[str], heuristic: bool = False,
             if payload_length[k] > 0:
                 payload_length[k] -= int(data[payload_offset[k] + payload_length[k] - 1])
         result.append(RtpStream(
-            src=f["src"], src_port=f["src_port"], dst=f["dst"], dst_port=f["dst_port"], ssrc=f["ssrc"],
-            frame=table["frame"][members], time_ns=f["time_ns"], sequence_number=f["sequence_number"],
-            timestamp=f["timestamp"], payload_type=f["payload_type"], marker=f["marker"], rtpmap=f["rtpmap"],
+            src=f.src, src_port=f.src_port, dst=f.dst, dst_port=f.dst_port, ssrc=f.ssrc,
+            frame=table["frame"][members], time_ns=f.time_ns, sequence_number=f.sequence_number,
+            timestamp=f.timestamp, payload_type=f.payload_type, marker=f.marker, rtpmap=f.rtpmap,
             payload_data=data, payload_offset=payload_offset, payload_length=np.maximum(payload_length, 0),
-            clock_rate=f["clock_rate"], payload_names=f["payload_names"],
+            clock_rate=f.clock_rate, payload_names=f.payload_names,
         ))
     result.reverse()  # tshark lists the newest stream first
     return result
@@ -525,7 +622,7 @@ def analyze(path: str | os.PathLike[str], heuristic: bool = False,
             ``-o rtp.heuristic_rtp:TRUE``).
 
     Returns:
-        One :class:`~voiplab.core.rtp.StreamStats` per stream, in tshark's order.
+        One :class:`~voiplab.core.rtpstats.StreamStats` per stream, in tshark's order.
 
     Raises:
         CaptureError: the file is not a capture or cannot be read.
@@ -538,14 +635,14 @@ def analyze(path: str | os.PathLike[str], heuristic: bool = False,
     rows = []
     for members, conv in found.streams:
         f = _stream_fields(found, members, conv)
-        s = summarize_stream(f["time_ns"], f["sequence_number"], f["timestamp"], f["payload_type"], f["marker"],
-                             f["clock_rate"])
+        s = summarize_stream(f.time_ns, f.sequence_number, f.timestamp, f.payload_type, f.marker,
+                             f.clock_rate)
         rows.append(StreamStats(
-            src=f["src"], src_port=f["src_port"], dst=f["dst"], dst_port=f["dst_port"], ssrc=f["ssrc"],
-            payload=f["payload_names"], packets=s.packets, lost=s.lost, expected=s.expected,
+            src=f.src, src_port=f.src_port, dst=f.dst, dst_port=f.dst_port, ssrc=f.ssrc,
+            payload=f.payload_names, packets=s.packets, lost=s.lost, expected=s.expected,
             min_delta_ms=s.min_delta_ms, mean_delta_ms=s.mean_delta_ms, max_delta_ms=s.max_delta_ms,
             min_jitter_ms=s.min_jitter_ms, mean_jitter_ms=s.mean_jitter_ms, max_jitter_ms=s.max_jitter_ms,
-            start=ns_to_seconds(int(f["time_ns"][0])), end=ns_to_seconds(int(f["time_ns"][-1])),
+            start=ns_to_seconds(int(f.time_ns[0])), end=ns_to_seconds(int(f.time_ns[-1])),
             problem=s.problem,
         ))
     rows.reverse()  # tshark lists the newest stream first

@@ -17,12 +17,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, TypedDict, runtime_checkable
 
-from ..core.rtp import StreamStats
+from ..core.rtpstats import RtpStream, StreamStats
 from ..errors import VoipLabError
+from .streams import analyze
 
-__all__ = ["TSHARK_COLUMNS", "TsharkComparison", "compare_with_tshark", "tshark_rtp_streams"]
+__all__ = ["TSHARK_COLUMNS", "ComparisonRow", "TsharkComparison", "TsharkRow", "compare_with_tshark",
+           "tshark_rtp_streams"]
 
 _TSHARK_ROW = re.compile(
     r"\s*(?P<start>[\d.]+)\s+(?P<end>[\d.]+)\s+(?P<src>\S+)\s+(?P<src_port>\d+)\s+(?P<dst>\S+)\s+"
@@ -39,6 +41,38 @@ TSHARK_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+class TsharkRow(TypedDict):
+    """One row of ``tshark -q -z rtp,streams``, with numbers as numbers (``ssrc`` an int)."""
+
+    start: float
+    end: float
+    src: str
+    src_port: int
+    dst: str
+    dst_port: int
+    ssrc: int
+    payload: str
+    packets: int
+    lost: int
+    lost_percent: float
+    min_delta_ms: float
+    mean_delta_ms: float
+    max_delta_ms: float
+    min_jitter_ms: float
+    mean_jitter_ms: float
+    max_jitter_ms: float
+    problem: bool
+
+
+class ComparisonRow(TypedDict):
+    """One stream of a :class:`TsharkComparison`: its identity, each tool's printed figures, whether equal."""
+
+    stream: str
+    voiplab: dict[str, str] | None
+    tshark: dict[str, str] | None
+    equal: bool
+
+
 @runtime_checkable
 class Captured(Protocol):
     """A recorded experiment as the comparison needs it: its pcap, why there is none, its statistics."""
@@ -50,14 +84,14 @@ class Captured(Protocol):
     def note(self) -> str: ...
 
     @property
-    def streams(self) -> Sequence[Any] | None: ...
+    def streams(self) -> Sequence[RtpStream] | None: ...
 
     @property
     def stream_stats(self) -> list[StreamStats]: ...
 
 
 def tshark_rtp_streams(pcap: str | Path, *, tshark: str | None = None,
-                       heuristic: bool = False) -> list[dict[str, Any]]:
+                       heuristic: bool = False) -> list[TsharkRow]:
     """The rows of ``tshark -q -z rtp,streams`` for a capture, as dicts.
 
     Keys: ``start, end, src, src_port, dst, dst_port, ssrc`` (int), ``payload, packets,
@@ -81,20 +115,21 @@ def tshark_rtp_streams(pcap: str | Path, *, tshark: str | None = None,
         raise VoipLabError(f"tshark could not run ({e}): check the installation with 'tshark -v'") from None
     if done.returncode not in (0, 2):  # 2: the last packet was cut short; the output is still given
         raise VoipLabError(f"tshark failed on {pcap} ({done.stderr.strip()[:200]}): check the file")
-    rows = []
+    rows: list[TsharkRow] = []
     for line in done.stdout.splitlines():
         m = _TSHARK_ROW.match(line)
         if not m:
             continue
         g = m.groupdict()
-        row: dict[str, Any] = {"src": g["src"], "dst": g["dst"], "payload": g["payload"].strip(),
-                               "problem": g["problem"] == "X", "ssrc": int(g["ssrc"], 16)}
-        for key in ("src_port", "dst_port", "packets", "lost"):
-            row[key] = int(g[key])
-        for key in ("start", "end", "lost_percent", "min_delta_ms", "mean_delta_ms", "max_delta_ms",
-                    "min_jitter_ms", "mean_jitter_ms", "max_jitter_ms"):
-            row[key] = float(g[key])
-        rows.append(row)
+        rows.append(TsharkRow(
+            start=float(g["start"]), end=float(g["end"]), src=g["src"], src_port=int(g["src_port"]), dst=g["dst"],
+            dst_port=int(g["dst_port"]), ssrc=int(g["ssrc"], 16), payload=g["payload"].strip(),
+            packets=int(g["packets"]), lost=int(g["lost"]), lost_percent=float(g["lost_percent"]),
+            min_delta_ms=float(g["min_delta_ms"]), mean_delta_ms=float(g["mean_delta_ms"]),
+            max_delta_ms=float(g["max_delta_ms"]), min_jitter_ms=float(g["min_jitter_ms"]),
+            mean_jitter_ms=float(g["mean_jitter_ms"]), max_jitter_ms=float(g["max_jitter_ms"]),
+            problem=g["problem"] == "X",
+        ))
     return rows
 
 
@@ -111,7 +146,7 @@ class TsharkComparison:
     Taught in notebook 05.
     """
 
-    rows: tuple[dict[str, Any], ...]
+    rows: tuple[ComparisonRow, ...]
     message: str = ""
 
     @property
@@ -154,7 +189,7 @@ class TsharkComparison:
         return "".join(out)
 
 
-def _printed(values: Mapping[str, Any]) -> dict[str, str]:
+def _printed(values: Mapping[str, object]) -> dict[str, str]:
     return {column: format(values[column], fmt) for column, fmt in TSHARK_COLUMNS}
 
 
@@ -176,8 +211,6 @@ def compare_with_tshark(source: Captured | str | Path | None, *, tshark: str | N
     if isinstance(source, Captured) and source.streams is not None:
         mine_stats = source.stream_stats
     else:
-        from ..capture.streams import analyze
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mine_stats = analyze(pcap)
@@ -187,12 +220,12 @@ def compare_with_tshark(source: Captured | str | Path | None, *, tshark: str | N
 
     mine = {key(s.src, s.src_port, s.dst, s.dst_port, s.ssrc): _printed(_stats_dict(s)) for s in mine_stats}
     other = {key(r["src"], r["src_port"], r["dst"], r["dst_port"], r["ssrc"]): _printed(r) for r in theirs}
-    rows = []
+    rows: list[ComparisonRow] = []
     for k in list(other) + [k for k in mine if k not in other]:
         a, b = mine.get(k), other.get(k)
-        rows.append({"stream": k, "voiplab": a, "tshark": b, "equal": a is not None and a == b})
+        rows.append(ComparisonRow(stream=k, voiplab=a, tshark=b, equal=a is not None and a == b))
     return TsharkComparison(tuple(rows))
 
 
-def _stats_dict(s: Any) -> dict[str, Any]:
+def _stats_dict(s: StreamStats) -> dict[str, object]:
     return {column: getattr(s, column) for column, _fmt in TSHARK_COLUMNS}

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.audio import tone
 from ..core.g711 import SAMPLE_RATE
-from ..core.rtp import RtpStream
+from ..core.rtpstats import RtpStream
 from ..errors import PhoneError
 
 __all__ = ["read_wav", "stream_wav", "write_tone_wav", "write_wav"]

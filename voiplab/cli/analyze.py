@@ -2,9 +2,9 @@
 
 The plain output is the table of ``tshark -q -z rtp,streams`` (Wireshark 4.0), with the
 same figures; ``--json`` prints a list of objects with the keys of
-:attr:`voiplab.core.rtp.StreamStats.JSON_KEYS`. Wired into :mod:`voiplab.cli` with
-``add_parser(subparsers)`` and ``run(args)``; imports stay light (no scapy, no
-matplotlib) so that the whole process is fast.
+:attr:`voiplab.core.rtpstats.StreamStats.JSON_KEYS`. Wired into :mod:`voiplab.cli` with
+``add_parser(subparsers)`` and ``run(args)``; it loads only the capture layer (numpy, no
+scapy, no matplotlib) so that the whole process is fast.
 Taught in notebook 05.
 """
 
@@ -15,7 +15,14 @@ import json
 import os
 import sys
 import time
-from typing import Any, TextIO
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from ..capture.streams import analyze
+from ..core.rtpstats import StreamStats
+from ..errors import VoipLabError
+from .common import EXIT_OK, Subparsers, fail
 
 __all__ = ["add_parser", "format_tshark_table", "run"]
 
@@ -30,9 +37,9 @@ TSHARK_HEADER = (
 TSHARK_FOOTER = "=============================================================="
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add the ``analyze`` sub-command to an ``argparse`` sub-parser collection."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = subparsers.add_parser(
         "analyze",
         help="RTP stream statistics of a pcap/pcapng file (as tshark -z rtp,streams)",
         description="One row per RTP stream: packets, lost, min/mean/max delta and jitter, "
@@ -46,19 +53,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def format_tshark_table(rows: list[Any]) -> str:
-    """The ``tshark -q -z rtp,streams`` text for these :class:`~voiplab.core.rtp.StreamStats`."""
+def format_tshark_table(rows: Sequence[StreamStats]) -> str:
+    """The ``tshark -q -z rtp,streams`` text for these :class:`~voiplab.core.rtpstats.StreamStats`."""
     return "\n".join([TSHARK_TITLE, TSHARK_HEADER, *(s.tshark_row() for s in rows), TSHARK_FOOTER])
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run ``voiplab analyze``; returns the exit status (0 ok, 1 error)."""
+    """Run ``voiplab analyze``; returns the exit status (0 ok, 1 error: see :mod:`voiplab.cli.common`)."""
     out = out or sys.stdout
-    from ..capture.streams import analyze
-    from ..errors import VoipLabError
-
     started = time.perf_counter()
-    progress = None
+    progress: Callable[[str], None] | None = None
     try:
         big = os.path.getsize(args.file) > PROGRESS_BYTES
     except OSError:
@@ -69,15 +73,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                   flush=True)
 
         progress(f"reading {args.file} ({os.path.getsize(args.file) / 1e6:.0f} MB)")
-    import warnings
-
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             rows = analyze(args.file, heuristic=args.heuristic, progress=progress)
     except VoipLabError as error:
-        print(f"voiplab analyze: {error}", file=sys.stderr)
-        return 1
+        return fail(error)
     for warning in caught:  # e.g. a truncated last record: said once, plainly
         print(f"voiplab analyze: warning: {warning.message}", file=sys.stderr)
     if args.json:
@@ -87,4 +88,4 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write(format_tshark_table(rows) + "\n")
     if progress is not None:
         progress(f"{len(rows)} streams")
-    return 0
+    return EXIT_OK

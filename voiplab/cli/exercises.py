@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from ..errors import VoipLabError
+from ..teach import grading
+from .common import EXIT_OK, Subparsers, fail
 
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add the ``exercises`` sub-command (``release`` and ``grade``) to an ``argparse`` sub-parser collection."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = subparsers.add_parser(
         "exercises",
         help="release the student version of the graded exercises, or grade a submission",
         description="Graded exercises with nbgrader's markup (nbgrader itself is not needed).",
@@ -41,7 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _table(report: Any) -> str:
+def _table(report: grading.GradeReport) -> str:
     lines = [f"{'grade cell':<16} {'points':>6} {'of':>4}  result  reason"]
     for c in report.cells:
         lines.append(f"{c.grade_id:<16} {c.points:>6g} {c.max_points:>4g}  {'passed' if c.passed else 'FAILED':<6}  "
@@ -53,26 +55,21 @@ def _table(report: Any) -> str:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run ``voiplab exercises``; returns the exit status (0 ok, 1 error)."""
+    """Run ``voiplab exercises``; returns the exit status (0 ok, 1 error: see :mod:`voiplab.cli.common`)."""
     out = out or sys.stdout
-    from ..teach import grading
-
     try:
         if args.action == "release":
             path = grading.release(args.source, args.out)
             print(f"wrote the student version {path}", file=out)
-            return 0
-        options: dict[str, Any] = {}
-        if getattr(args, "timeout", None):
-            options["timeout"] = args.timeout
-        if getattr(args, "samples", False):
-            options["env"] = {"VOIPLAB_SAMPLES": "1"}
-        report = grading.grade(args.notebook, args.source, executed_nb=getattr(args, "executed", None), **options)
+            return EXIT_OK
+        timeout = getattr(args, "timeout", None) or grading.DEFAULT_TIMEOUT_S
+        env = {"VOIPLAB_SAMPLES": "1"} if getattr(args, "samples", False) else None
+        report = grading.grade(args.notebook, args.source, timeout=timeout, env=env,
+                               executed_nb=getattr(args, "executed", None))
     except VoipLabError as error:
-        print(f"voiplab exercises: {error}", file=sys.stderr)
-        return 1
+        return fail(error)
     if args.json:
         out.write(report.to_json(indent=2) + "\n")
     else:
         print(_table(report), file=out)
-    return 0
+    return EXIT_OK

@@ -9,16 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
+from ..capture.sipread import read_flow
+from ..config import load_config
 from ..errors import VoipLabError
+from .common import EXIT_OK, Subparsers, fail
 
 __all__ = ["add_parser", "run", "format_table"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add the ``flow`` sub-command to an ``argparse`` sub-parser collection."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = subparsers.add_parser(
         "flow",
         help="list the SIP messages and calls of a pcap/pcapng file",
         description="Every SIP message (frame, time, src, dst, method or status, CSeq, Call-ID) "
@@ -44,15 +47,12 @@ def format_table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run ``voiplab flow``; returns the exit status (0 ok, 1 error)."""
+    """Run ``voiplab flow``; returns the exit status (0 ok, 1 error: see :mod:`voiplab.cli.common`)."""
     out = out or sys.stdout
-    from ..capture.sipread import read_flow
-
     try:
         flow = read_flow(args.file, pbx=getattr(args, "pbx", None))
     except VoipLabError as error:
-        print(f"voiplab flow: {error}", file=sys.stderr)
-        return 1
+        return fail(error)
     if args.json:
         json.dump(flow.to_dict(), out, indent=2)
         out.write("\n")
@@ -95,9 +95,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 + "\n"
             )
     if args.png:
-        from ..config import load_config
-        from ..plots.ladder import ladder_figure  # matplotlib: only when a diagram is asked for
+        # the plots layer (numpy, then matplotlib) loads only when a diagram is asked for: 'flow' stays fast
+        from ..plots.ladder import ladder_figure
 
-        ladder_figure(flow, roles=load_config().roles()).savefig(args.png, dpi=100)
+        try:
+            figure = ladder_figure(flow, roles=load_config().roles())
+            figure.savefig(args.png, dpi=100)
+        except OSError as error:
+            return fail(VoipLabError(f"the diagram {args.png} cannot be written ({error.strerror or error}): "
+                                     "check that its folder exists and is writable"))
+        except VoipLabError as error:
+            return fail(error)
         print(f"ladder diagram written to {args.png}", file=sys.stderr)
-    return 0
+    return EXIT_OK

@@ -1,4 +1,4 @@
-"""The ``voiplab`` command line.
+"""The ``voiplab`` command line: the parser built from the table of command modules, and the dispatch.
 
     voiplab lab up [--config F]      start the local lab (idempotent)
     voiplab lab status               Asterisk version, endpoints and contacts
@@ -13,158 +13,94 @@
     voiplab provision alcatel|serve ...
     voiplab webrtc certs|up|serve|url|build|down ...
     voiplab exercises release SOURCE OUT | grade NOTEBOOK [--source S] [--json]
+    voiplab course translate [--update] [--check]
 
-Commands of other modules are imported only when used, so ``voiplab analyze``
-starts fast.
+Each command group is one module of :mod:`voiplab.cli` with ``add_parser(subparsers)`` and
+``run(args) -> int``, listed in :data:`COMMANDS`. Only the module of the command being run is
+imported (all of them for ``voiplab --help``), so ``voiplab analyze`` never loads the devices or
+the course. A module that fails to import is an error naming it, never a command that silently
+disappears. Exit codes: :mod:`voiplab.cli.common`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from types import ModuleType
 
-__all__ = ["main"]
+from ..errors import VoipLabError
+from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, fail
 
-#: top-level commands provided by other modules: name -> module with add_parser/run
-PLUGIN_COMMANDS = {
+__all__ = ["COMMANDS", "build_parser", "load_command", "main"]
+
+#: command name -> the module that defines it (``add_parser`` and ``run``), in the order of --help
+COMMANDS: dict[str, str] = {
+    "lab": "voiplab.cli.lab",
+    "pbx": "voiplab.cli.pbx",
+    "doctor": "voiplab.cli.doctor",
     "flow": "voiplab.cli.flow",
     "analyze": "voiplab.cli.analyze",
     "provision": "voiplab.cli.provision",
     "webrtc": "voiplab.cli.webrtc",
     "exercises": "voiplab.cli.exercises",
+    "course": "voiplab.cli.course",
 }
 
 
-def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="lab.toml (default: $VOIPLAB_CONFIG or the report's lab)")
+def load_command(name: str) -> ModuleType:
+    """The module of command ``name`` (see :data:`COMMANDS`).
+
+    Raises:
+        VoipLabError: the module cannot be imported (a broken install or a bug): the message
+            names the module and the import error.
+    """
+    module_name = COMMANDS[name]
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        raise VoipLabError(
+            f"the command '{name}' is broken: its module {module_name} cannot be imported "
+            f"({type(error).__name__}: {error}): reinstall voiplab (pip install -e .) or report this message"
+        ) from error
 
 
-def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voiplab", description="voiplab: a SIP/RTP lab around a real Asterisk")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``voiplab`` parser with every command, or only the command ``only`` (faster to build).
 
-    if only is None or only == "lab":
-        lab = sub.add_parser("lab", help="start, inspect and stop the local lab")
-        lsub = lab.add_subparsers(dest="action", metavar="ACTION")
-        lsub.required = True
-        for name, text in (("up", "start Asterisk and the simulated Alcatel (idempotent)"),
-                           ("status", "what runs, endpoints and contacts"),
-                           ("down", "stop what voiplab started")):
-            _add_config(lsub.add_parser(name, help=text))
-        call = lsub.add_parser("call", help="make the simulated Alcatel dial a number")
-        call.add_argument("--from", dest="caller", default="alcatel", choices=["alcatel"])
-        call.add_argument("number")
-        _add_config(call)
-
-    if only is None or only == "pbx":
-        pbx = sub.add_parser("pbx", help="the Asterisk PBX")
-        psub = pbx.add_subparsers(dest="action", metavar="ACTION")
-        psub.required = True
-        inst = psub.add_parser("install", help="build the Asterisk root filesystem (Debian sid) once")
-        inst.add_argument("--force", action="store_true", help="rebuild it")
-        conf = psub.add_parser("config", help="print the rendered Asterisk configuration")
-        conf.add_argument("file", nargs="?", default="pjsip.conf")
-        _add_config(conf)
-        cli = psub.add_parser("cli", help="run an Asterisk CLI command, e.g. 'pjsip show contacts'")
-        cli.add_argument("words", nargs="+")
-        _add_config(cli)
-
-    if only is None or only == "doctor":
-        sub.add_parser("doctor", help="check pjsua2, Asterisk, capture privileges, tshark")
-
-    for name, module in PLUGIN_COMMANDS.items():
-        if only is not None and only != name:
-            continue
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        mod.add_parser(sub)
+    Raises:
+        VoipLabError: a command module cannot be imported (see :func:`load_command`).
+    """
+    parser = argparse.ArgumentParser(prog="voiplab", description="voiplab: a SIP/RTP lab around a real Asterisk",
+                                     epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMANDS if only is None else [only]:
+        load_command(name).add_parser(subparsers)
     return parser
 
 
-def _run_lab(args: Any) -> int:
-    from ..devices.lab import Lab
-
-    lab = Lab(args.config)
-    if args.action == "up":
-        for line in lab.up():
-            print(line)
-        print(lab.status())
-    elif args.action == "status":
-        print(lab.status())
-    elif args.action == "down":
-        for line in lab.down():
-            print(line)
-    elif args.action == "call":
-        alcatel = lab.simulated_alcatel
-        if alcatel is None:
-            from ..errors import ConfigError
-
-            raise ConfigError("the lab uses the real Alcatel ([alcatel] simulated = false): "
-                              "dial from the desk phone itself")
-        result = alcatel.call(args.number)
-        print(result)
-    return 0
-
-
-def _run_pbx(args: Any) -> int:
-    from ..devices import pbx
-
-    if args.action == "install":
-        pbx.install_rootfs(force=args.force, progress=lambda s: print(s, flush=True))
-        return 0
-    from ..config import load_config
-
-    p = pbx.Pbx(load_config(args.config))
-    if args.action == "config":
-        print(p.config_text(args.file))
-    elif args.action == "cli":
-        print(p.cli(" ".join(args.words)))
-    return 0
-
-
-def _run_doctor(args: Any) -> int:
-    from ..devices.doctor import run_checks
-
-    checks = run_checks()
-    for c in checks:
-        print(c, flush=True)
-    essential = {"python", "pjsua2", "asterisk"}
-    return 0 if all(c.ok for c in checks if c.name in essential) else 1
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``voiplab`` command."""
+    """Entry point of the ``voiplab`` command; returns the exit status (0, 1, 2 or 130)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    first = argv[0] if argv and not argv[0].startswith("-") else None
-    parser = _build_parser(first if first in {*PLUGIN_COMMANDS, "lab", "pbx", "doctor"} else None)
-    args = parser.parse_args(argv)
-    from ..errors import VoipLabError
-
+    command = argv[0] if argv and argv[0] in COMMANDS else None
     try:
-        if args.command == "lab":
-            return _run_lab(args)
-        if args.command == "pbx":
-            return _run_pbx(args)
-        if args.command == "doctor":
-            return _run_doctor(args)
-        module = importlib.import_module(PLUGIN_COMMANDS[args.command])
-        return int(module.run(args))
-    except VoipLabError as e:
-        print(f"voiplab: error: {e}", file=sys.stderr)
-        return 2
+        parser = build_parser(command)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:  # argparse: 2 after a usage error, 0 after --help
+            return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+        return int(load_command(args.command).run(args))
+    except VoipLabError as error:  # commands report their own; this also covers a broken command module
+        return fail(error)
     except KeyboardInterrupt:
-        return 130
+        print(file=sys.stderr)  # end the line the ^C was echoed on
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the output went to a reader that stopped early ("| head"): not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

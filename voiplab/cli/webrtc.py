@@ -9,6 +9,7 @@
     voiplab webrtc build       # rebuild the browser phone (JsSIP bundled with esbuild)
     voiplab webrtc down
 
+Wired into :mod:`voiplab.cli` with ``add_parser(subparsers)`` and ``run(args)``.
 Taught in notebook 08 (WebRTC and TLS).
 """
 
@@ -16,23 +17,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from ..devices import certs
 from ..config import load_config
+from ..devices import certs, webpage, webrtc
 from ..errors import VoipLabError
+from .common import EXIT_OK, EXIT_USAGE, Subparsers, add_config_option, fail
 
-__all__ = ["add_parser", "run"]
+__all__ = ["LAB_COMMANDS", "add_parser", "run"]
+
+#: the sub-commands that drive the WebRTC lab (``certs`` only writes files)
+LAB_COMMANDS = ("up", "serve", "down", "url", "build")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add ``webrtc certs`` to the top-level ``subparsers``.
 
     Returns the ``webrtc`` parser; its sub-commands action is ``parser.webrtc_subparsers``
     so that other ``webrtc`` commands can be added beside ``certs``. Every parser it adds
     has ``handler=run`` as a default.
     """
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = subparsers.add_parser(
         "webrtc", help="WebRTC chapter: certificates", description="WebRTC chapter tools.")
     parser.set_defaults(handler=run, webrtc_command=None)
     sub = parser.add_subparsers(dest="webrtc_command", metavar="{certs,up,serve,url,build,down}")
@@ -48,7 +52,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     make.add_argument("--server-curve", default=certs.SERVER_CURVE, choices=sorted(certs.CURVES),
                       help="curve of the server key (default P-256; Chromium refuses P-521)")
     make.add_argument("--new-ca", action="store_true", help="make a new CA even if DIR already holds one")
-    make.add_argument("--config", metavar="F", help="lab.toml (default: $VOIPLAB_CONFIG or the report's lab)")
+    add_config_option(make)
     make.set_defaults(handler=run)
     for name, text in (("up", "start the WebRTC lab (Asterisk with TLS and wss://, the simulated Alcatel)"),
                        ("serve", "start the WebRTC lab and serve the browser phone until Ctrl-C"),
@@ -62,19 +66,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _run_lab_command(command: str, args: argparse.Namespace) -> int:
-    from ..devices import webrtc
-
     if command == "build":
-        print(webrtc.build_browser_phone(force=True))
-        return 0
+        print(webpage.build_browser_phone(force=True))
+        return EXIT_OK
     lab = webrtc.WebRtcLab()
     if command == "url":
         print(lab.url(args.account))
-        return 0
+        return EXIT_OK
     if command == "down":
         for line in lab.down():
             print(line)
-        return 0
+        return EXIT_OK
     for line in lab.up():
         print(line)
     print(f"trust the CA {lab.ca_file} in the browser, then open {lab.url('rpi')}")
@@ -85,25 +87,24 @@ def _run_lab_command(command: str, args: argparse.Namespace) -> int:
         finally:
             for line in lab.down():
                 print(line)
-    return 0
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``webrtc certs``; 0 on success, 1 on a voiplab error, 2 on usage."""
+    """Run ``voiplab webrtc COMMAND``; the exit status of :mod:`voiplab.cli.common`."""
     command = getattr(args, "webrtc_command", None)
-    if command in ("up", "serve", "down", "url", "build"):
-        return _run_lab_command(command, args)
-    if command != "certs":
+    if command not in LAB_COMMANDS and command != "certs":
         print("usage: voiplab webrtc {certs,up,serve,url,build,down} (see voiplab webrtc --help)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
+        if command in LAB_COMMANDS:
+            return _run_lab_command(command, args)
         addresses = args.address or [load_config(args.config).pbx.host]
         paths = certs.make_certificates(args.out, addresses, dns_names=args.dns,
                                         server_curve=args.server_curve, reuse_ca=not args.new_ca)
         certs.verify_chain(paths.ca_cert, paths.server_cert)
-    except VoipLabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except VoipLabError as error:
+        return fail(error)
     ca, server = certs.describe(paths.ca_cert), certs.describe(paths.server_cert)
     print(f"CA      {paths.ca_cert}: {ca['subject']}, {ca['curve']}, {ca['signature_hash']}, "
           f"until {ca['not_after'][:10]}")
@@ -111,4 +112,4 @@ def run(args: argparse.Namespace) -> int:
           f"{server['curve']}, until {server['not_after'][:10]}")
     print(f"keys    {paths.ca_key}, {paths.server_key} (mode 600); bundle {paths.server_pem_bundle}")
     print(f"import {paths.ca_cert} into the browser as a trusted authority")
-    return 0
+    return EXIT_OK

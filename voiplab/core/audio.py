@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import RtpParseError
 from .g711 import SAMPLE_RATE
-from .rtp import RtpStream
+from .rtpstats import RtpStream
 
 __all__ = ["MORSE", "call_audio", "detect_tone", "dominant_frequency", "morse_signal", "tone"]
 

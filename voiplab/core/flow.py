@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from ..errors import CaptureError, SdpParseError, SipParseError
 from .sip import SipMessage
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: States of a call in a capture, with Wireshark's names (ui/voip_calls.c): not the phone's
-#: own call states (``voiplab.devices.wire.VOIP_CALL_STATES``), which pjsua2 names.
+#: own call states (``voiplab.devices.wire.CALL_STATES``), which pjsua2 names.
 VOIP_CALL_STATES = ("CALL SETUP", "RINGING", "IN CALL", "CANCELLED", "COMPLETED", "REJECTED", "UNKNOWN")
 #: How long after the caller's INVITE the PBX's INVITE to the callee may start (seconds),
 #: when the two legs are matched on timing alone.
@@ -76,7 +76,7 @@ class TraceEntry(TypedDict):
     raw: str
 
 
-def messages_from_trace(entries: Iterable[Mapping[str, Any]]) -> list[FlowMessage]:
+def messages_from_trace(entries: Iterable[TraceEntry]) -> list[FlowMessage]:
     """The :class:`FlowMessage` of each :class:`TraceEntry` (sent: local -> remote).
 
     Raises:
@@ -103,6 +103,50 @@ def messages_from_trace(entries: Iterable[Mapping[str, Any]]) -> list[FlowMessag
         message = SipMessage.parse(data)
         messages.append(FlowMessage(message, when, src, dst, str(entry.get("transport", "UDP")).upper()))
     return messages
+
+
+class FlowMessageJson(TypedDict):
+    """The JSON form of a :class:`FlowMessage` (``voiplab flow --json``: one of ``messages``)."""
+
+    frame: int | None
+    time: float
+    src: str
+    dst: str
+    transport: str
+    method: str | None
+    status: int | None
+    reason: str | None
+    cseq: str | None
+    call_id: str | None
+    sdp: bool
+    retransmission: bool
+
+
+class MediaChangeJson(TypedDict):
+    """The JSON form of a :class:`MediaChange` (``media_changes`` of a call)."""
+
+    time: float
+    frame: int | None
+    method: str
+    party: str
+    old: str | None
+    new: str
+
+
+# "from" is a Python keyword: the functional form of TypedDict
+FlowCallJson = TypedDict("FlowCallJson", {
+    "start": float, "stop": float, "initial_speaker": str, "from": str, "to": str, "protocol": str,
+    "duration": float, "packets": int, "state": str, "comments": str, "call_ids": list[str],
+    "media_changes": list[MediaChangeJson],
+})
+FlowCallJson.__doc__ = """The JSON form of a :class:`FlowCall` (``voiplab flow --json``: one of ``calls``)."""
+
+
+class FlowJson(TypedDict):
+    """The JSON form of a :class:`Flow` (``voiplab flow --json``)."""
+
+    messages: list[FlowMessageJson]
+    calls: list[FlowCallJson]
 
 
 def format_address(host: str, port: int) -> str:
@@ -178,7 +222,7 @@ class FlowMessage:
         """Whether the message carries an SDP body."""
         return self.message.has_sdp
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FlowMessageJson:
         """The JSON form: frame, time, src, dst, method, status, cseq, call_id (+ extras)."""
         return {
             "frame": self.frame,
@@ -456,7 +500,7 @@ class FlowCall:
         """The messages of all legs, in time order."""
         return tuple(sorted((m for leg in self.legs for m in leg.messages), key=lambda m: m.index))
 
-    def to_dict(self, origin: float = 0.0) -> dict[str, Any]:
+    def to_dict(self, origin: float = 0.0) -> FlowCallJson:
         """JSON form (times relative to ``origin``)."""
         return {
             "start": round(self.start - origin, 6),
@@ -559,10 +603,20 @@ def _tags(item: FlowMessage) -> tuple[str | None, str | None]:
         return None, None
 
 
+@dataclass(eq=False)
+class _DialogDraft:
+    """A :class:`Dialog` while its messages are being gathered (the remote tag may come later)."""
+
+    call_id: str
+    local_tag: str | None
+    remote_tag: str | None
+    messages: list[FlowMessage]
+
+
 def _build_dialogs(messages: Sequence[FlowMessage]) -> list[Dialog]:
     """Group messages into dialogs; see the module docstring."""
-    order: list[list[Any]] = []  # [call_id, local_tag, remote_tag, messages]
-    by_call: dict[str, list[list[Any]]] = {}
+    order: list[_DialogDraft] = []
+    by_call: dict[str, list[_DialogDraft]] = {}
     for item in messages:
         call_id = item.call_id
         if call_id is None:
@@ -572,11 +626,13 @@ def _build_dialogs(messages: Sequence[FlowMessage]) -> list[Dialog]:
         target = None
         if to_tag is not None:
             pair = {from_tag, to_tag}
-            target = next((d for d in dialogs if d[2] is not None and {d[1], d[2]} == pair), None)
+            target = next(
+                (d for d in dialogs if d.remote_tag is not None and {d.local_tag, d.remote_tag} == pair), None
+            )
         if target is None:
             # Early: the dialog of the initial request, matched by the caller's tag.
-            candidates = [d for d in dialogs if d[1] in (from_tag, to_tag)]
-            pending = next((d for d in reversed(candidates) if d[2] is None), None)
+            candidates = [d for d in dialogs if d.local_tag in (from_tag, to_tag)]
+            pending = next((d for d in reversed(candidates) if d.remote_tag is None), None)
             forming = (
                 item.status is not None
                 and 101 <= item.status < 300
@@ -586,22 +642,20 @@ def _build_dialogs(messages: Sequence[FlowMessage]) -> list[Dialog]:
             if pending is not None:
                 target = pending
                 if forming:
-                    target[2] = to_tag if from_tag == target[1] else from_tag
+                    target.remote_tag = to_tag if from_tag == target.local_tag else from_tag
             elif forming and candidates:
                 # A second early dialog (forking): start from the initial messages.
                 base = candidates[0]
-                initial = [m for m in base[3] if _tags(m)[1] is None]
-                target = [call_id, base[1], to_tag, initial]
+                initial = [m for m in base.messages if _tags(m)[1] is None]
+                target = _DialogDraft(call_id, base.local_tag, to_tag, initial)
                 dialogs.append(target)
                 order.append(target)
             else:
-                target = [call_id, from_tag, None, []]
-                if forming:
-                    target[2] = to_tag
+                target = _DialogDraft(call_id, from_tag, to_tag if forming else None, [])
                 dialogs.append(target)
                 order.append(target)
-        target[3].append(item)
-    return [Dialog(d[0], d[1], d[2], tuple(d[3])) for d in order]
+        target.messages.append(item)
+    return [Dialog(d.call_id, d.local_tag, d.remote_tag, tuple(d.messages)) for d in order]
 
 
 def _media_address(item: FlowMessage) -> str | None:
@@ -751,7 +805,7 @@ class Flow:
         return cls(tuple(items), tuple(transactions), tuple(dialogs), tuple(calls), tuple(media_changes))
 
     @classmethod
-    def from_trace(cls, entries: Iterable[Mapping[str, Any]], *, pbx: str | None = None) -> Flow:
+    def from_trace(cls, entries: Iterable[TraceEntry], *, pbx: str | None = None) -> Flow:
         """The flow of a phone's own SIP trace (``Phone.trace()``): no capture privileges needed.
 
         Raises:
@@ -817,7 +871,7 @@ class Flow:
             chosen = [m for m in self.messages if m.call_id == call_id]
         return Flow.from_messages([replace(m, index=-1, retransmission=False) for m in chosen])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FlowJson:
         """``{"messages": [...], "calls": [...]}`` (call times relative to the first message)."""
         origin = self.messages[0].time if self.messages else 0.0
         return {
@@ -832,7 +886,7 @@ class Flow:
     def __len__(self) -> int:
         return len(self.messages)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[FlowMessage]:
         return iter(self.messages)
 
     def __repr__(self) -> str:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ALAW_TABLE", "SAMPLE_RATE", "ULAW_TABLE", "alaw_decode", "alaw_encode", "decode", "ulaw_decode", "ulaw_encode"]
+__all__ = [
+    "ALAW_TABLE", "SAMPLE_RATE", "ULAW_TABLE", "alaw_decode", "alaw_encode", "decode", "ulaw_decode", "ulaw_encode",
+]
 
 #: G.711 samples 8000 times a second (ITU-T G.711): one byte per sample, 64 kbit/s
 SAMPLE_RATE = 8000

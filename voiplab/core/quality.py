@@ -19,7 +19,8 @@ Pure. Taught in notebook 05.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from .rtpstats import StreamStats
 
 __all__ = ["CODEC_IMPAIRMENTS", "QualityEstimate", "estimate", "estimate_stream", "r_to_mos"]
 
@@ -87,11 +88,11 @@ def estimate(codec: str, loss_percent: float, mean_jitter_ms: float, *, network_
                            network_delay_ms=network_delay_ms, ptime_ms=ptime_ms, jitter_buffer_ms=jitter_buffer)
 
 
-def estimate_stream(stats: Any, **options: float) -> QualityEstimate:
-    """:func:`estimate` from a :class:`voiplab.core.rtp.StreamStats` (negative loss counts as 0).
+def estimate_stream(stats: StreamStats, **options: float) -> QualityEstimate:
+    """:func:`estimate` from a :class:`voiplab.core.rtpstats.StreamStats` (negative loss counts as 0).
 
     Taught in notebook 05.
     """
-    loss = max(0.0, float(stats.lost_percent))
-    codec = str(stats.payload).split(",")[0].strip()  # "g711U, telephone-event": the voice codec
-    return estimate(codec, loss, float(stats.mean_jitter_ms), **options)
+    loss = max(0.0, stats.lost_percent)
+    codec = stats.payload.split(",")[0].strip()  # "g711U, telephone-event": the voice codec
+    return estimate(codec, loss, stats.mean_jitter_ms, **options)

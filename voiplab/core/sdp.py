@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import SdpParseError
+from .payloads import STATIC_PAYLOAD_TYPES
 
 __all__ = [
     "PAYLOAD_TYPES",
@@ -70,40 +71,14 @@ class RtpMap:
         return f"RtpMap({self})"
 
 
-def _static(payload_type: int, encoding: str, clock_rate: int, channels: int = 1) -> tuple[int, RtpMap]:
-    return payload_type, RtpMap(payload_type, encoding, clock_rate, channels)
-
-
 #: The static RTP payload types of RFC 3551 (tables 4 and 5): used when a media
-#: description lists a static format without an ``a=rtpmap`` line.
-PAYLOAD_TYPES: dict[int, RtpMap] = dict(
-    [
-        _static(0, "PCMU", 8000),
-        _static(3, "GSM", 8000),
-        _static(4, "G723", 8000),
-        _static(5, "DVI4", 8000),
-        _static(6, "DVI4", 16000),
-        _static(7, "LPC", 8000),
-        _static(8, "PCMA", 8000),
-        _static(9, "G722", 8000),
-        _static(10, "L16", 44100, 2),
-        _static(11, "L16", 44100),
-        _static(12, "QCELP", 8000),
-        _static(13, "CN", 8000),
-        _static(14, "MPA", 90000),
-        _static(15, "G728", 8000),
-        _static(16, "DVI4", 11025),
-        _static(17, "DVI4", 22050),
-        _static(18, "G729", 8000),
-        _static(25, "CelB", 90000),
-        _static(26, "JPEG", 90000),
-        _static(28, "nv", 90000),
-        _static(31, "H261", 90000),
-        _static(32, "MPV", 90000),
-        _static(33, "MP2T", 90000),
-        _static(34, "H263", 90000),
-    ]
-)
+#: description lists a static format without an ``a=rtpmap`` line (from
+#: :data:`voiplab.core.payloads.STATIC_PAYLOAD_TYPES`; reserved types have no encoding).
+PAYLOAD_TYPES: dict[int, RtpMap] = {
+    number: RtpMap(number, static.encoding, static.clock_rate, static.channels)
+    for number, static in STATIC_PAYLOAD_TYPES.items()
+    if static.encoding is not None
+}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ parses. Lookups are case-insensitive and understand the compact forms (``i`` is
 :class:`Header` objects of a message in the usual form (CRLF line endings, no folding):
 parsing checks every line, and ``message.headers`` builds them when first read.
 
+The grammar itself (the RFC 3261 ABNF, quoted above each regular expression) is in
+:mod:`voiplab.core.grammar`.
+
 The only exception :meth:`SipMessage.parse` raises is :class:`SipParseError`,
 whatever the input; typed accessors raise :class:`SipParseError` too.
 
@@ -27,15 +30,26 @@ authentication) and 04 (the INVITE flow and SDP).
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, SupportsIndex, overload
 
 from ..errors import SipParseError
-
-if TYPE_CHECKING:
-    from .sdp import SessionDescription
+from .grammar import (
+    ANGLE_OR_COMMA_RE,
+    BARE_PARAM_VALUE_RE,
+    CSEQ_RE,
+    HEADER_NAME_RE,
+    PORT_RE,
+    QUOTED_PAIR_RE,
+    REQUEST_LINE_RE,
+    SCHEME_RE,
+    STATUS_LINE_RE,
+    TOKEN_RE,
+    VIA_RE,
+    looks_like_sip,
+)
+from .sdp import SessionDescription
 
 __all__ = [
     "SIP_DEFAULT_PORT",
@@ -58,6 +72,7 @@ __all__ = [
     "split_params",
     "split_commas",
     "message_length",
+    "looks_like_sip",
 ]
 
 #: Content-Length is 1*DIGIT (RFC 3261 20.14); more digits than this cannot be a real body size
@@ -152,24 +167,6 @@ LIST_HEADERS = frozenset(
     )
 )
 
-# token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
-_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
-_TOKEN_RE = re.compile(_TOKEN)
-# Request-Line = Method SP Request-URI SP SIP-Version
-_REQUEST_LINE_RE = re.compile(rf"({_TOKEN}) (\S+) ([Ss][Ii][Pp]/[0-9]+\.[0-9]+)")
-# Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (the SP is often kept, reason may be empty)
-_STATUS_LINE_RE = re.compile(r"([Ss][Ii][Pp]/[0-9]+\.[0-9]+) ([1-6][0-9][0-9])(?: (.*))?", re.DOTALL)
-# sent-protocol = protocol-name SLASH protocol-version SLASH transport
-_VIA_RE = re.compile(
-    rf"\s*({_TOKEN})\s*/\s*({_TOKEN})\s*/\s*({_TOKEN})\s+(\[[0-9A-Fa-f:.]+\]|[^\s:;]+)"
-    r"(?:\s*:\s*([0-9]*))?\s*(.*)",
-    re.DOTALL,
-)
-# CSeq = 1*DIGIT LWS Method
-_CSEQ_RE = re.compile(rf"\s*([0-9]+)\s+({_TOKEN})\s*")
-_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
-_PORT_RE = re.compile(r"[0-9]{1,5}")
-_ANGLE_OR_COMMA_RE = re.compile(r"[<>,]")
 # Status codes as written on a status line ("100".."699") -> their value.
 _STATUS_CODES: dict[str, int] = {str(code): code for code in range(100, 700)}
 
@@ -208,9 +205,10 @@ def _plain_name(prefix: str) -> tuple[str, str] | None:
     """(name, key) of a header line's text up to its first colon, or ``None`` if not ``token [WSP] :``."""
     found = _PLAIN_NAMES.get(prefix)
     if found is None:
-        name = prefix[:-1].rstrip(" \t")
-        if not prefix.endswith(":") or not _TOKEN_RE.fullmatch(name):
+        match = HEADER_NAME_RE.fullmatch(prefix)
+        if match is None:
             return None
+        name = match.group(1)
         found = (name, _key(name))
         if len(_PLAIN_NAMES) < _KEYS_MAX:
             _PLAIN_NAMES[prefix] = found
@@ -230,7 +228,7 @@ def split_commas(text: str) -> list[str]:
         else:
             pieces = []
             start = angle = 0
-            for match in _ANGLE_OR_COMMA_RE.finditer(text):
+            for match in ANGLE_OR_COMMA_RE.finditer(text):
                 char = match.group()
                 if char == "<":
                     angle += 1
@@ -271,7 +269,7 @@ def split_commas(text: str) -> list[str]:
 def _unquote(value: str) -> str:
     value = value.strip()
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1])
+        return QUOTED_PAIR_RE.sub(r"\1", value[1:-1])
     return value
 
 
@@ -328,7 +326,7 @@ def _format_params(params: tuple[tuple[str, str | None], ...]) -> str:
     for name, value in params:
         if value is None:
             out.append(f";{name}")
-        elif value == "" or re.fullmatch(r"[^\s;,\"<>]+", value):
+        elif value == "" or BARE_PARAM_VALUE_RE.fullmatch(value):
             out.append(f";{name}={value}")
         else:
             escaped = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -378,7 +376,7 @@ class Uri:
         original = text
         text = text.strip()
         scheme, colon, rest = text.partition(":")
-        if not colon or not _SCHEME_RE.fullmatch(scheme):
+        if not colon or not SCHEME_RE.fullmatch(scheme):
             raise SipParseError(
                 f"SIP URI {original!r} is malformed: it must start with a scheme, e.g. 'sip:5001@127.0.0.80'"
             )
@@ -425,7 +423,7 @@ class Uri:
             )
         port = None
         if port_text is not None:
-            if not _PORT_RE.fullmatch(port_text) or int(port_text) > 65535:
+            if not PORT_RE.fullmatch(port_text) or int(port_text) > 65535:
                 raise SipParseError(
                     f"SIP URI {original!r} has a port {port_text!r} that is not a number "
                     "from 0 to 65535: fix the port"
@@ -600,7 +598,7 @@ class Via:
         Raises:
             SipParseError: the value is not ``SIP/2.0/<transport> <host>[:<port>]...``.
         """
-        match = _VIA_RE.fullmatch(text)
+        match = VIA_RE.fullmatch(text)
         if match is None:
             raise SipParseError(
                 f"SIP Via {text.strip()!r} is malformed: it must look like "
@@ -675,7 +673,7 @@ class CSeq:
         Raises:
             SipParseError: the value is not a number followed by a method.
         """
-        match = _CSEQ_RE.fullmatch(text)
+        match = CSEQ_RE.fullmatch(text)
         if match is None:
             raise SipParseError(
                 f"SIP CSeq {text.strip()!r} is malformed: it must be a number and a method, e.g. '2 INVITE'"
@@ -715,7 +713,7 @@ class AuthHeader:
             SipParseError: no scheme, or a parameter without ``=``.
         """
         stripped = text.strip()
-        scheme_match = _TOKEN_RE.match(stripped)
+        scheme_match = TOKEN_RE.match(stripped)
         if scheme_match is None:
             raise SipParseError(
                 f"SIP authentication header {stripped[:60]!r} is malformed: it must start with "
@@ -730,7 +728,7 @@ class AuthHeader:
                 continue
             name, eq, value = item.partition("=")
             name = name.strip()
-            if not eq or not _TOKEN_RE.fullmatch(name):
+            if not eq or not TOKEN_RE.fullmatch(name):
                 raise SipParseError(
                     f"SIP authentication parameter {item[:60]!r} is malformed: "
                     'each parameter must look like name=value or name="value"'
@@ -1085,11 +1083,11 @@ class SipMessage:
         start_line, start_eol = _strip_eol(first, final_eol or len(lines) > 1)
         method = request_uri = reason = None
         status = None
-        match = _REQUEST_LINE_RE.fullmatch(start_line)
+        match = REQUEST_LINE_RE.fullmatch(start_line)
         if match is not None:
             method, request_uri, version = match.groups()
         else:
-            match = _STATUS_LINE_RE.fullmatch(start_line)
+            match = STATUS_LINE_RE.fullmatch(start_line)
             if match is None:
                 raise SipParseError(
                     f"SIP start line {start_line[:60]!r} is malformed: it must be a request line "
@@ -1128,7 +1126,7 @@ class SipMessage:
                         offset=offset,
                     )
                 name = content[:colon].rstrip(" \t")
-                if not _TOKEN_RE.fullmatch(name):
+                if not TOKEN_RE.fullmatch(name):
                     raise SipParseError(
                         f"SIP header name {name[:40]!r} on line {number} is not a valid token: "
                         "header names are letters, digits and -.!%*_+`'~",
@@ -1200,13 +1198,13 @@ class SipMessage:
     def _header(self, key: str) -> str | None:
         """``self.headers.get(key)`` for a lookup key, without building the headers of a parsed message."""
         state = self.__dict__
-        values = state.get("_header_values")
+        values: dict[str, str] | None = state.get("_header_values")
         if values is None:
             text = state.get("_header_text")
             if text is None:
                 return self.headers.get(key)
             values = state["_header_values"] = _first_values(text)
-        return values.get(key)  # type: ignore[no-any-return]
+        return values.get(key)
 
     # ----------------------------------------------------------- building
 
@@ -1271,8 +1269,6 @@ class SipMessage:
         return message._with(body=body, trailing=b"")
 
     def _with(self, **changes: object) -> SipMessage:
-        from dataclasses import replace
-
         return replace(self, **changes)  # type: ignore[arg-type]
 
     # ----------------------------------------------------------- serialising
@@ -1429,8 +1425,6 @@ class SipMessage:
         """
         if not self.has_sdp:
             return None
-        from .sdp import SessionDescription
-
         return SessionDescription.parse(self.body)
 
     @property
@@ -1482,7 +1476,7 @@ def _parse_plain(data: bytes) -> SipMessage | None:
         reason: str | None = start_line[12:]
         version = SIP_VERSION
     else:
-        match = _REQUEST_LINE_RE.fullmatch(start_line)
+        match = REQUEST_LINE_RE.fullmatch(start_line)
         if match is None:
             return None
         method, request_uri, version = match.groups()

@@ -3,15 +3,12 @@
 pjsua2 allows one library instance per process and aborts the whole process on
 ordinary mistakes (see ``design.md``, "The phone"), so a Jupyter kernel never
 imports it: :class:`voiplab.devices.phone.Phone` starts this module as
-``python -m voiplab._agent`` in its own session and talks to it in JSON lines.
+``python -m voiplab.devices._agent`` in its own session and talks to it in JSON lines.
 
-Protocol (one JSON object per line):
-
-* proxy -> agent: ``{"id": 7, "cmd": "call", "number": "5001"}``; the first
-  command is ``init`` (account, addresses, audio, recording directory).
-* agent -> proxy: replies ``{"id": 7, "ok": true, "result": ...}`` or
-  ``{"id": 7, "ok": false, "error": {"kind", "message", "status", "reason"}}``,
-  and events ``{"event": "call_state" | "incoming" | "sip" | "dtmf" | ...}``.
+The protocol (JSON lines: requests in, replies and events out) is defined once in
+:mod:`voiplab.devices.wire`; this module only decodes requests and encodes replies and
+events with it. The first command is :class:`~voiplab.devices.wire.Init` (account,
+addresses, audio, recording directory).
 
 Rules that keep the process alive (measured facts, ``design.md``):
 
@@ -36,8 +33,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import dataclasses
 import errno
-import json
 import os
 import queue
 import re
@@ -47,13 +44,17 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from types import FrameType
+from typing import Literal, TextIO
 
 import pjsua2 as pj
 
-#: pjsip invite session states, by their pjsip number (pjsip_inv_state)
-CALL_STATES = ("NULL", "CALLING", "INCOMING", "EARLY", "CONNECTING", "CONFIRMED", "DISCONNECTED")
+from ..errors import CallError, PhoneError, ProtocolError, RegistrationError
+from . import wire
+from .wire import AgentConfig, CallState, CallStats
+
 #: how long the main loop lets pjsua2 wait for network events, in ms
 POLL_MS = 10
 #: seconds between two snapshots of the RTP/RTCP statistics of a live call
@@ -66,23 +67,14 @@ PR_SET_PDEATHSIG = 1
 #: the PT that phone itself negotiated, so the sender uses 120 while the receiver
 #: expects Asterisk's 101 and drops the events (measured in the local lab).
 TELEPHONE_EVENT_PT = 101
+#: how many ports above its first RTP port a phone may take (pjsua takes the next free even one)
+RTP_PORT_RANGE = 2000
 
 _MSG_RE = re.compile(
     r"^(?P<dir>TX|RX) (?P<size>\d+) bytes (?:Request|Response) msg (?P<what>\S+) \(\w+\) "
     r"(?:to|from) (?P<transport>\w+) (?P<remote>\S+):\r?\n(?P<raw>.*?)\r?\n--end msg--",
     re.DOTALL,
 )
-
-
-class AgentError(Exception):
-    """An error reported back to the proxy as a typed error reply."""
-
-    def __init__(self, kind: str, message: str, status: int | None = None, reason: str = ""):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.status = status
-        self.reason = reason
 
 
 def pj_message(e: BaseException) -> str:
@@ -143,12 +135,12 @@ class _Call(pj.Call):
         self.agent = agent
         self.handle = handle
         self.direction = "outgoing" if call_id == pj.PJSUA_INVALID_ID else "incoming"
-        self.state = "NULL"
+        self.state = CallState.NULL
         self.player: pj.AudioMediaPlayer | None = None
         self.recorder: pj.AudioMediaRecorder | None = None
         self.recording_path: str | None = None
-        self.stats_done: dict[str, Any] = _zero_stats()  # streams already destroyed
-        self.stats_live: dict[int, dict[str, Any]] = {}  # stream index -> last snapshot
+        self.stats_done: CallStats = _zero_stats()  # streams already destroyed
+        self.stats_live: dict[int, CallStats] = {}  # stream index -> last snapshot
         self.last_poll = 0.0
         self.remote = ""
 
@@ -159,8 +151,7 @@ class _Call(pj.Call):
         self.agent.guard(self.agent.on_call_media, self)
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # media thread: no pjsua2 call here
-        self.agent.guard(self.agent.emit, {"event": "dtmf", "call": self.handle, "digit": str(prm.digit),
-                                           "time": time.time()})
+        self.agent.guard(self.agent.emit, wire.DtmfEvent(self.handle, str(prm.digit), time.time()))
 
     def onCallSdpCreated(self, prm: pj.OnCallSdpCreatedParam) -> None:
         def rewrite() -> None:
@@ -174,7 +165,7 @@ class _Call(pj.Call):
         self.agent.guard(self.agent.on_stream_destroyed, self, prm.streamIdx)
 
 
-def _zero_stats() -> dict[str, Any]:
+def _zero_stats() -> CallStats:
     return {"tx_packets": 0, "rx_packets": 0, "tx_bytes": 0, "rx_bytes": 0, "rx_lost": 0,
             "tx_lost": 0, "rx_dup": 0, "rx_reorder": 0, "rx_discard": 0,
             "jitter_ms": 0.0, "max_jitter_ms": 0.0, "rtt_ms": 0.0, "streams": 0}
@@ -186,7 +177,7 @@ class Agent:
     def __init__(self, out: TextIO):
         self.out = out
         self.out_lock = threading.Lock()
-        self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.commands: queue.Queue[wire.Request | None] = queue.Queue()
         self.stopping = False
         self.shutdown_req: int | None = None
         self.ep: pj.Endpoint | None = None
@@ -196,31 +187,34 @@ class Agent:
         self.reg_wait: tuple[int, float, str] | None = None  # (request id, deadline, "register"|"unregister")
         self.calls: dict[int, _Call] = {}
         self.finished: list[int] = []  # handles of DISCONNECTED calls, freed after the poll
-        self.graveyard: list[Any] = []  # pjsua2 objects to drop on the main thread
+        self.graveyard: list[object] = []  # pjsua2 objects to drop on the main thread
         self.to_ring: list[int] = []  # incoming calls that still need their 180 Ringing
         self.next_handle = 1
-        self.cfg: dict[str, Any] = {}
+        self.cfg: AgentConfig | None = None
+        self.tid = -1  # the pjsua2 transport id, once init() created it
         self.local_sip = ""
         self.parent = os.getppid()
 
     # -- output ------------------------------------------------------------
-    def emit(self, obj: dict[str, Any]) -> None:
-        line = json.dumps(obj, separators=(",", ":"))
+    def write(self, line: str) -> None:
+        """Send one protocol line to the proxy (any thread)."""
         with self.out_lock:
             try:
-                self.out.write(line + "\n")
+                self.out.write(line)
                 self.out.flush()
             except (BrokenPipeError, ValueError, OSError):
                 self.stopping = True
 
-    def reply(self, req_id: int, result: Any = None) -> None:
-        self.emit({"id": req_id, "ok": True, "result": result})
+    def emit(self, event: wire.Event) -> None:
+        self.write(wire.encode_event(event))
 
-    def fail(self, req_id: int, err: AgentError) -> None:
-        self.emit({"id": req_id, "ok": False, "error": {"kind": err.kind, "message": err.message,
-                                                         "status": err.status, "reason": err.reason}})
+    def reply(self, req_id: int, result: object = None) -> None:
+        self.write(wire.encode_reply(req_id, result))
 
-    def guard(self, fn: Any, *args: Any) -> None:
+    def fail(self, req_id: int, failure: wire.AgentFailure) -> None:
+        self.write(wire.encode_failure(req_id, failure))
+
+    def guard(self, fn: Callable[..., object], *args: object) -> None:
         """Run a callback body; an exception is logged, never raised into pjsua2."""
         try:
             fn(*args)
@@ -228,14 +222,14 @@ class Agent:
             traceback.print_exc()
 
     # -- start ---------------------------------------------------------------
-    def init(self, cfg: dict[str, Any]) -> dict[str, Any]:
+    def init(self, cfg: AgentConfig) -> wire.InitResult:
         self.cfg = cfg
-        address, port = cfg["address"], int(cfg["port"])
+        address, port = cfg.address, cfg.port
         # pjsua2 reports a taken port as a generic error: check first, name the address;
         # wait a little, the previous Phone on this address may still be hanging up
-        tls = cfg.get("transport", "udp") == "tls"
+        tls = cfg.transport == "tls"
         kind, proto = (socket.SOCK_STREAM, "TCP") if tls else (socket.SOCK_DGRAM, "UDP")
-        deadline = time.monotonic() + float(cfg.get("bind_wait", 2.0))
+        deadline = time.monotonic() + cfg.bind_wait
         while True:
             with socket.socket(socket.AF_INET, kind) as s:
                 try:
@@ -245,8 +239,8 @@ class Agent:
                     if time.monotonic() < deadline and e.errno == errno.EADDRINUSE:
                         time.sleep(0.05)
                         continue
-                    raise AgentError(
-                        "PhoneError", f"the phone's SIP address {address}:{port} ({proto}) is already in use "
+                    raise PhoneError(
+                        f"the phone's SIP address {address}:{port} ({proto}) is already in use "
                         f"({e.strerror}): close the other Phone on it (phone.close()) or pass another "
                         "address=/port=") from None
         ep = pj.Endpoint()
@@ -257,8 +251,8 @@ class Agent:
         # mainThreadOnly=True loses onDtmfDigit in pjsua2 2.15.1 (measured): callbacks
         # from the media thread (DTMF, log lines) are allowed, and they only queue/emit
         ep_cfg.uaConfig.mainThreadOnly = False
-        ep_cfg.uaConfig.userAgent = cfg.get("user_agent", "voiplab softphone")
-        ep_cfg.uaConfig.maxCalls = int(cfg.get("max_calls", 32))
+        ep_cfg.uaConfig.userAgent = cfg.user_agent
+        ep_cfg.uaConfig.maxCalls = cfg.max_calls
         self.writer = _LogWriter(self)
         ep_cfg.logConfig.writer = self.writer
         ep_cfg.logConfig.level = 4  # msgLogging needs level >= 4 and consoleLevel >= 4
@@ -276,105 +270,111 @@ class Agent:
         tcfg.port = port
         if tls:
             # SIP over TLS (the report's future work): the PBX certificate must chain to the lab's CA
-            tcfg.tlsConfig.CaListFile = cfg["ca_file"]
+            tcfg.tlsConfig.CaListFile = cfg.ca_file or ""
             tcfg.tlsConfig.verifyServer = True
             tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
         try:
             tid = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS if tls else pj.PJSIP_TRANSPORT_UDP, tcfg)
         except pj.Error as e:
-            raise AgentError("PhoneError", f"the phone's SIP address {address}:{port} could not be bound "
+            raise PhoneError(f"the phone's SIP address {address}:{port} could not be bound "
                              f"({pj_message(e)}): pass another address=/port=") from None
         self.tid = tid
         info = ep.transportGetInfo(tid)
         self.local_sip = str(info.localName)
         ep.libStart()
         ep.audDevManager().setNullDev()
-        wanted = [c.lower() for c in cfg.get("codecs", ["PCMU", "PCMA"])]
+        wanted = [c.lower() for c in cfg.codecs]
         for c in ep.codecEnum2():
             name = c.codecId.split("/")[0].lower()
             prio = 255 - wanted.index(name) if name in wanted else 0
             ep.codecSetPriority(c.codecId, prio)
-        return {"sip": self.local_sip, "pid": os.getpid()}
+        return wire.InitResult(self.local_sip, os.getpid())
 
     # -- SIP trace -----------------------------------------------------------
     def on_sip_message(self, direction: str, transport: str, remote: str, raw: str) -> None:
-        self.emit({"event": "sip", "time": time.time(), "direction": direction, "local": self.local_sip,
-                   "remote": remote, "transport": transport, "raw": raw})
+        tx_or_rx: Literal["tx", "rx"] = "tx" if direction == "tx" else "rx"
+        self.emit(wire.SipEvent({"time": time.time(), "direction": tx_or_rx, "local": self.local_sip,
+                                 "remote": remote, "transport": transport, "raw": raw}))
 
     # -- registration ----------------------------------------------------------
+    @property
+    def config(self) -> AgentConfig:
+        """The configuration of :meth:`init` (a command before it is refused)."""
+        if self.cfg is None:
+            raise PhoneError("the phone agent is not initialised: the first command must be init")
+        return self.cfg
+
     def account_config(self) -> pj.AccountConfig:
-        c = self.cfg
-        acc = c["account"]
-        pbx = f"{c['pbx_host']}:{c['pbx_port']}"
+        c = self.config
+        acc = c.account
         ac = pj.AccountConfig()
-        ac.idUri = f'"{acc["display_name"]}" <sip:{acc["name"]}@{c["pbx_host"]}>'
-        ac.regConfig.registrarUri = f"sip:{pbx}{self.uri_params}"
+        ac.idUri = f'"{acc.display_name}" <sip:{acc.name}@{c.pbx_host}>'
+        ac.regConfig.registrarUri = f"sip:{c.pbx_host}:{c.pbx_port}{self.uri_params}"
         ac.regConfig.retryIntervalSec = 0  # a failed REGISTER is reported, not retried
-        ac.regConfig.timeoutSec = int(c.get("expires", 300))
+        ac.regConfig.timeoutSec = c.expires
         ac.regConfig.registerOnAdd = True
-        ac.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", acc["name"], 0, acc["password"]))
+        ac.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", acc.name, 0, acc.password))
         ac.sipConfig.transportId = self.tid
         ac.natConfig.sipOutboundUse = 0
         ac.natConfig.contactRewriteUse = 0
         ac.natConfig.viaRewriteUse = 0
         ac.natConfig.sdpNatRewriteUse = 0
-        ac.mediaConfig.transportConfig.boundAddress = c["address"]
-        ac.mediaConfig.transportConfig.publicAddress = c["address"]
-        ac.mediaConfig.transportConfig.port = int(c.get("rtp_port", 4000))
-        ac.mediaConfig.transportConfig.portRange = 2000
-        if c.get("srtp"):
+        ac.mediaConfig.transportConfig.boundAddress = c.address
+        ac.mediaConfig.transportConfig.publicAddress = c.address
+        ac.mediaConfig.transportConfig.port = c.rtp_port
+        ac.mediaConfig.transportConfig.portRange = RTP_PORT_RANGE
+        if c.srtp:
             # RTP/SAVP with SDES keys (a=crypto) in the SDP: no plain RTP is accepted
             ac.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
-            ac.mediaConfig.srtpSecureSignaling = 1 if c.get("transport") == "tls" else 0
+            ac.mediaConfig.srtpSecureSignaling = 1 if c.transport == "tls" else 0
         return ac
 
     @property
     def uri_params(self) -> str:
         """``;transport=tls`` when the phone talks TLS to the PBX (sip: URI, TLS on this hop)."""
-        return ";transport=tls" if self.cfg.get("transport") == "tls" else ""
+        return ";transport=tls" if self.config.transport == "tls" else ""
 
-    def cmd_register(self, req_id: int, args: dict[str, Any]) -> None:
+    def cmd_register(self, req_id: int, args: wire.Register) -> None:
         if self.reg_wait is not None:
-            raise AgentError("RegistrationError", "a REGISTER is already in progress: wait for it to end")
-        timeout = float(args.get("reg_timeout", 5.0))
+            raise RegistrationError("a REGISTER is already in progress: wait for it to end")
         if self.acc is None:
             acc = _Account(self)
             try:
                 acc.create(self.account_config())
             except pj.Error as e:
                 self.graveyard.append(acc)
-                raise AgentError("RegistrationError", f"the account could not be created ({pj_message(e)}): "
-                                 "check the lab config") from None
+                raise RegistrationError(f"the account could not be created ({pj_message(e)}): "
+                                        "check the lab config") from None
             self.acc = acc
         else:
             self.acc.setRegistration(True)
-        self.reg_wait = (req_id, time.monotonic() + timeout, "register")
+        self.reg_wait = (req_id, time.monotonic() + args.reg_timeout, "register")
 
-    def cmd_unregister(self, req_id: int, args: dict[str, Any]) -> None:
+    def cmd_unregister(self, req_id: int, args: wire.Unregister) -> None:
         if self.acc is None or not self.registered:
-            self.reply(req_id, {"status": None, "registered": False})
+            self.reply(req_id, wire.UnregisterResult(None, False))
             return
         self.acc.setRegistration(False)
-        self.reg_wait = (req_id, time.monotonic() + float(args.get("reg_timeout", 5.0)), "unregister")
+        self.reg_wait = (req_id, time.monotonic() + args.reg_timeout, "unregister")
 
     def on_reg_state(self, acc: _Account, prm: pj.OnRegStateParam) -> None:
         code = int(prm.code)
         expires = int(prm.expiration)
         self.registered = 200 <= code < 300 and expires > 0
-        self.emit({"event": "reg", "status": code, "reason": str(prm.reason), "expires": expires,
-                   "registered": self.registered, "time": time.time()})
+        self.emit(wire.RegEvent(code, str(prm.reason), expires, self.registered, time.time()))
         if self.reg_wait is None:
             return
         req_id, _deadline, what = self.reg_wait
         self.reg_wait = None
         if what == "register" and self.registered:
-            self.reply(req_id, {"status": code, "reason": str(prm.reason), "expires": expires,
-                                "contact": f"sip:{self.cfg['account']['name']}@{self.local_sip}"})
+            self.reply(req_id, wire.RegisterResult(code, str(prm.reason), expires,
+                                                   f"sip:{self.config.account.name}@{self.local_sip}"))
         elif what == "unregister":
-            self.reply(req_id, {"status": code, "reason": str(prm.reason), "registered": self.registered})
+            self.reply(req_id, wire.UnregisterResult(code, self.registered, str(prm.reason)))
         else:
             self.drop_account()
-            self.fail(req_id, AgentError("RegistrationError", "", status=code, reason=str(prm.reason)))
+            # no message: the proxy words it from the status (it knows the account and the PBX)
+            self.fail(req_id, wire.AgentFailure(wire.ErrorKind.REGISTRATION, "", code, str(prm.reason)))
 
     def check_reg_timeout(self) -> None:
         if self.reg_wait is None or time.monotonic() < self.reg_wait[1]:
@@ -383,7 +383,7 @@ class Agent:
         self.reg_wait = None
         if what == "register":
             self.drop_account()
-        self.fail(req_id, AgentError("RegistrationError", "", status=None, reason="timeout"))
+        self.fail(req_id, wire.AgentFailure(wire.ErrorKind.REGISTRATION, "", None, "timeout"))
 
     def drop_account(self) -> None:
         if self.acc is not None:
@@ -394,10 +394,10 @@ class Agent:
         self.registered = False
 
     # -- calls ---------------------------------------------------------------
-    def call_of(self, args: dict[str, Any]) -> _Call:
-        call = self.calls.get(int(args["call"]))
+    def call_of(self, handle: int) -> _Call:
+        call = self.calls.get(handle)
         if call is None:
-            raise AgentError("CallError", "the call is over: start a new one")
+            raise CallError("the call is over: start a new one")
         return call
 
     def new_handle(self) -> int:
@@ -405,12 +405,12 @@ class Agent:
         self.next_handle += 1
         return h
 
-    def cmd_call(self, req_id: int, args: dict[str, Any]) -> None:
+    def cmd_call(self, req_id: int, args: wire.Dial) -> None:
         if self.acc is None or not self.registered:
-            raise AgentError("PhoneError", "the phone is not registered: call phone.register() first")
-        number = str(args["number"])
-        uri = (number if number.startswith("sip:")
-               else f"sip:{number}@{self.cfg['pbx_host']}:{self.cfg['pbx_port']}{self.uri_params}")
+            raise PhoneError("the phone is not registered: call phone.register() first")
+        number = args.number
+        c = self.config
+        uri = number if number.startswith("sip:") else f"sip:{number}@{c.pbx_host}:{c.pbx_port}{self.uri_params}"
         handle = self.new_handle()
         call = _Call(self, self.acc, handle)
         self.calls[handle] = call
@@ -421,16 +421,16 @@ class Agent:
         except pj.Error as e:
             self.calls.pop(handle, None)
             self.graveyard.append(call)
-            raise AgentError("CallError", f"the call to {number} could not be started ({pj_message(e)}): "
-                             "check the number") from None
-        self.reply(req_id, {"call": handle, "uri": uri})
+            raise CallError(f"the call to {number} could not be started ({pj_message(e)}): "
+                            "check the number") from None
+        self.reply(req_id, wire.CallStarted(handle, uri))
 
     def on_incoming_call(self, acc: _Account, prm: pj.OnIncomingCallParam) -> None:
         # the Call must be created inside this upcall (else pjsua2 hangs up at once);
         # the 180 Ringing and the event are sent from the main loop
         handle = self.new_handle()
         call = _Call(self, acc, handle, prm.callId)
-        call.state = "INCOMING"
+        call.state = CallState.INCOMING
         self.calls[handle] = call
         self.to_ring.append(handle)
 
@@ -443,21 +443,19 @@ class Agent:
             with contextlib.suppress(pj.Error):
                 ci = call.getInfo()
                 call.remote = str(ci.remoteUri)
-                self.emit({"event": "incoming", "call": handle, "remote": call.remote,
-                           "number": user_part(call.remote), "call_id": str(ci.callIdString),
-                           "time": time.time()})
+                self.emit(wire.IncomingEvent(handle, call.remote, user_part(call.remote), str(ci.callIdString),
+                                             time.time()))
                 ring = pj.CallOpParam()
                 ring.statusCode = 180
                 call.answer(ring)
 
     def on_call_state(self, call: _Call) -> None:
         ci = call.getInfo()
-        state = CALL_STATES[int(ci.state)] if 0 <= int(ci.state) < len(CALL_STATES) else str(ci.stateText)
+        state = wire.call_state_of(int(ci.state))
         call.state = state
-        self.emit({"event": "call_state", "call": call.handle, "state": state, "status": int(ci.lastStatusCode),
-                   "reason": str(ci.lastReason), "remote": str(ci.remoteUri), "call_id": str(ci.callIdString),
-                   "time": time.time()})
-        if state == "DISCONNECTED":
+        self.emit(wire.CallStateEvent(call.handle, state, int(ci.lastStatusCode), str(ci.lastReason),
+                                      str(ci.remoteUri), str(ci.callIdString), time.time()))
+        if state is CallState.DISCONNECTED:
             self.finished.append(call.handle)
 
     def on_call_media(self, call: _Call) -> None:
@@ -466,7 +464,7 @@ class Agent:
             if mi.type != pj.PJMEDIA_TYPE_AUDIO or mi.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
             am = call.getAudioMedia(mi.index)
-            audio = self.cfg.get("audio")
+            audio = self.config.audio
             if audio and call.player is None:
                 player = pj.AudioMediaPlayer()
                 try:
@@ -477,7 +475,7 @@ class Agent:
                     print(f"player: {pj_message(e)}", file=sys.stderr)
             if call.player is not None:
                 call.player.startTransmit(am)
-            record_dir = self.cfg.get("record_dir")
+            record_dir = self.config.record_dir
             if record_dir and call.recorder is None:
                 who = re.sub(r"[^0-9A-Za-z_-]", "", user_part(call.remote)) or "remote"
                 path = str(Path(record_dir) / f"call-{call.handle:03d}-{call.direction}-{who}.wav")
@@ -491,21 +489,20 @@ class Agent:
                     print(f"recorder: {pj_message(e)}", file=sys.stderr)
             if call.recorder is not None:
                 am.startTransmit(call.recorder)
-            info = {}
+            event = wire.MediaEvent(call.handle, int(mi.index), call.recording_path, time.time())
             with contextlib.suppress(pj.Error):
                 si = call.getStreamInfo(mi.index)
-                info = {"codec": str(si.codecName), "clock_rate": int(si.codecClockRate),
-                        "remote_rtp": str(si.remoteRtpAddress)}
-            self.emit({"event": "media", "call": call.handle, "index": int(mi.index),
-                       "recording": call.recording_path, "time": time.time(), **info})
+                event = dataclasses.replace(event, codec=str(si.codecName), clock_rate=int(si.codecClockRate),
+                                            remote_rtp=str(si.remoteRtpAddress))
+            self.emit(event)
 
-    def stream_snapshot(self, call: _Call, idx: int) -> dict[str, Any] | None:
+    def stream_snapshot(self, call: _Call, idx: int) -> CallStats | None:
         try:
             st = call.getStreamStat(idx)
         except pj.Error:
             return None
         r = st.rtcp
-        snap = {"tx_packets": int(r.txStat.pkt), "rx_packets": int(r.rxStat.pkt),
+        snap: CallStats = {"tx_packets": int(r.txStat.pkt), "rx_packets": int(r.rxStat.pkt),
                 "tx_bytes": int(r.txStat.bytes), "rx_bytes": int(r.rxStat.bytes),
                 "rx_lost": int(r.rxStat.loss), "tx_lost": int(r.txStat.loss), "rx_dup": int(r.rxStat.dup),
                 "rx_reorder": int(r.rxStat.reorder), "rx_discard": int(r.rxStat.discard),
@@ -525,14 +522,14 @@ class Agent:
         if snap:
             call.stats_done = _merge(call.stats_done, snap)
 
-    def call_stats(self, call: _Call) -> dict[str, Any]:
-        if call.state not in ("DISCONNECTED", "NULL"):
+    def call_stats(self, call: _Call) -> CallStats:
+        if call.state not in (CallState.DISCONNECTED, CallState.NULL):
             with contextlib.suppress(pj.Error):
                 ci = call.getInfo()  # keep it: ci.media is a view into this object
                 for mi in ci.media:
                     if mi.type == pj.PJMEDIA_TYPE_AUDIO:
                         self.stream_snapshot(call, int(mi.index))
-        total = dict(call.stats_done)
+        total = call.stats_done.copy()
         for snap in call.stats_live.values():
             total = _merge(total, snap)
         return total
@@ -551,56 +548,67 @@ class Agent:
             path = call.recording_path
             self.graveyard.clear()  # drops the recorder: the WAV header is written now
             destroy_call(call)
-            self.emit({"event": "call_freed", "call": handle, "recording": path, "stats": stats,
-                       "time": time.time()})
+            self.emit(wire.CallFreedEvent(handle, path, stats, time.time()))
 
-    def cmd_answer(self, req_id: int, args: dict[str, Any]) -> None:
-        call = self.call_of(args)
+    def cmd_answer(self, req_id: int, args: wire.Answer) -> None:
+        call = self.call_of(args.call)
         prm = pj.CallOpParam()
-        prm.statusCode = int(args.get("code", 200))
+        prm.statusCode = args.code
         call.answer(prm)
         self.reply(req_id)
 
-    def cmd_hangup(self, req_id: int, args: dict[str, Any]) -> None:
-        call = self.calls.get(int(args["call"]))
-        if call is not None and call.state != "DISCONNECTED":
+    def cmd_hangup(self, req_id: int, args: wire.Hangup) -> None:
+        call = self.calls.get(args.call)
+        if call is not None and call.state is not CallState.DISCONNECTED:
             prm = pj.CallOpParam()
-            if "code" in args:
-                prm.statusCode = int(args["code"])
+            if args.code is not None:
+                prm.statusCode = args.code
             call.hangup(prm)
         self.reply(req_id)
 
-    def cmd_dtmf(self, req_id: int, args: dict[str, Any]) -> None:
-        call = self.call_of(args)
-        call.dialDtmf(str(args["digits"]))
+    def cmd_dtmf(self, req_id: int, args: wire.SendDtmf) -> None:
+        call = self.call_of(args.call)
+        call.dialDtmf(args.digits)
         self.reply(req_id)
 
-    def cmd_stats(self, req_id: int, args: dict[str, Any]) -> None:
-        self.reply(req_id, self.call_stats(self.call_of(args)))
+    def cmd_stats(self, req_id: int, args: wire.GetStats) -> None:
+        self.reply(req_id, self.call_stats(self.call_of(args.call)))
 
     # -- loop ----------------------------------------------------------------
-    def handle(self, msg: dict[str, Any]) -> None:
-        req_id = int(msg.get("id", 0))
-        cmd = msg.get("cmd")
+    def handle(self, request: wire.Request) -> None:
+        req_id, command = request.id, request.command
         try:
-            if cmd == "init":
-                self.reply(req_id, self.init(msg["config"]))
-            elif cmd == "ping":
-                self.reply(req_id, {"pid": os.getpid(), "registered": self.registered, "calls": len(self.calls)})
-            elif cmd == "shutdown":
-                self.stopping = True
-                self.shutdown_req = req_id
-            elif cmd in ("register", "unregister", "call", "answer", "hangup", "dtmf", "stats"):
-                getattr(self, f"cmd_{cmd}")(req_id, msg)
-            else:
-                raise AgentError("PhoneError", f"the command {cmd!r} is unknown: update voiplab")
-        except AgentError as e:
-            self.fail(req_id, e)
+            match command:
+                case wire.Init():
+                    self.reply(req_id, self.init(command.config))
+                case wire.Ping():
+                    self.reply(req_id, wire.PingResult(os.getpid(), self.registered, len(self.calls)))
+                case wire.Shutdown():
+                    self.stopping = True
+                    self.shutdown_req = req_id
+                case wire.Register():
+                    self.cmd_register(req_id, command)
+                case wire.Unregister():
+                    self.cmd_unregister(req_id, command)
+                case wire.Dial():
+                    self.cmd_call(req_id, command)
+                case wire.Answer():
+                    self.cmd_answer(req_id, command)
+                case wire.Hangup():
+                    self.cmd_hangup(req_id, command)
+                case wire.SendDtmf():
+                    self.cmd_dtmf(req_id, command)
+                case wire.GetStats():
+                    self.cmd_stats(req_id, command)
+                case _:
+                    raise PhoneError(f"the command {command.NAME!r} is not handled by this agent: update voiplab")
+        except PhoneError as e:
+            self.fail(req_id, wire.failure_of(e))
         except pj.Error as e:
-            self.fail(req_id, AgentError("PhoneError", f"pjsua2 refused {cmd} ({pj_message(e)})"))
+            self.fail(req_id, wire.failure_of(PhoneError(f"pjsua2 refused {command.NAME} ({pj_message(e)})")))
         except Exception as e:  # noqa: BLE001
             traceback.print_exc()
-            self.fail(req_id, AgentError("PhoneError", f"the phone agent failed on {cmd}: {e}"))
+            self.fail(req_id, wire.failure_of(PhoneError(f"the phone agent failed on {command.NAME}: {e}")))
 
     def run(self) -> None:
         self.shutdown_req = None
@@ -628,7 +636,7 @@ class Agent:
                 self.check_reg_timeout()
                 now = time.monotonic()
                 for call in list(self.calls.values()):
-                    if call.state == "CONFIRMED" and now - call.last_poll > STATS_POLL_S:
+                    if call.state is CallState.CONFIRMED and now - call.last_poll > STATS_POLL_S:
                         call.last_poll = now
                         self.call_stats(call)
             if os.getppid() != self.parent:
@@ -662,7 +670,7 @@ class Agent:
                 ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)  # we already hung up and unregistered
         if self.shutdown_req is not None:
             self.reply(self.shutdown_req)
-        self.emit({"event": "bye", "time": time.time()})
+        self.emit(wire.ByeEvent(time.time()))
 
 
 def destroy_call(call: pj.Call) -> None:
@@ -698,33 +706,42 @@ def telephone_event_pt(sdp: str, pt: int) -> str | None:
     return "\r\n".join(out)
 
 
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k in ("tx_packets", "rx_packets", "tx_bytes", "rx_bytes", "rx_lost", "tx_lost", "rx_dup",
-              "rx_reorder", "rx_discard", "streams"):
-        out[k] = a.get(k, 0) + b.get(k, 0)
+#: the statistics that add up over the streams of a call
+_SUMMED_STATS = ("tx_packets", "rx_packets", "tx_bytes", "rx_bytes", "rx_lost", "tx_lost", "rx_dup",
+                 "rx_reorder", "rx_discard", "streams")
+#: the statistics the last stream gives (when it has them)
+_LAST_STATS = ("jitter_ms", "rtt_ms", "codec", "remote_rtp")
+
+
+def _merge(a: CallStats, b: CallStats) -> CallStats:
+    # TypedDict keys chosen at run time: mypy checks literal keys only, hence the dict view
+    out: dict[str, object] = dict(a)
+    for k in _SUMMED_STATS:
+        out[k] = int(a.get(k, 0)) + int(b.get(k, 0))  # type: ignore[call-overload]
     out["max_jitter_ms"] = max(a.get("max_jitter_ms", 0.0), b.get("max_jitter_ms", 0.0))
-    for k in ("jitter_ms", "rtt_ms", "codec", "remote_rtp"):
+    for k in _LAST_STATS:
         if k in b and (b.get(k) or k not in out):
-            out[k] = b[k]
-    return out
+            out[k] = b[k]  # type: ignore[literal-required]
+    return out  # type: ignore[return-value]
 
 
-def _reader(agent: Agent, stream: Any) -> None:
-    """Reader thread: parse command lines and queue them; never touches pjsua2."""
+def _reader(agent: Agent, stream: Iterable[str]) -> None:
+    """Reader thread: decode request lines and queue them; never touches pjsua2."""
     for line in stream:
         line = line.strip()
         if not line:
             continue
         try:
-            agent.commands.put(json.loads(line))
-        except ValueError:
-            print(f"agent: ignored a line that is not JSON: {line[:80]!r}", file=sys.stderr)
+            agent.commands.put(wire.decode_request(line))
+        except ProtocolError as e:
+            print(f"agent: refused a request line: {e}", file=sys.stderr)
+            if e.request_id is not None:  # answer it, so the proxy does not wait for a timeout
+                agent.fail(e.request_id, wire.failure_of(e))
     agent.commands.put(None)  # EOF: the proxy (kernel) is gone
 
 
 def main() -> int:
-    """Entry point of ``python -m voiplab._agent``."""
+    """Entry point of ``python -m voiplab.devices._agent``."""
     out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)  # pjlib's C printing goes to stderr from now on
     sys.stdout = sys.stderr
@@ -734,7 +751,7 @@ def main() -> int:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     agent = Agent(out)
 
-    def on_term(_signum: int, _frame: Any) -> None:
+    def on_term(_signum: int, _frame: FrameType | None) -> None:
         agent.stopping = True
 
     signal.signal(signal.SIGTERM, on_term)

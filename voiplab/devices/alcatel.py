@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
@@ -46,13 +46,17 @@ from ..capture.wav import write_wav
 from ..config import Account, LabConfig, load_config
 from ..core.audio import detect_tone, morse_signal
 from ..core.g711 import SAMPLE_RATE
-from ..errors import PhoneError, VoipLabError
-from .pbx import pid_alive, state_dir
+from ..errors import PhoneDied, PhoneError, VoipLabError
+from ..paths import owned_pid, pid_alive, read_pid_file, state_dir, write_pid_file
+from .phone import Call, Phone
+from .wire import CallState
 
 __all__ = [
     "ALCATEL_MORSE_TEXT",
     "ALCATEL_RTP_PORT",
     "ALCATEL_SIGNAL_HZ",
+    "AlcatelCallRecord",
+    "AlcatelStatus",
     "SimulatedAlcatel",
     "alcatel_signal",
     "detect_alcatel_signal",
@@ -70,6 +74,70 @@ ALCATEL_RTP_PORT = 42000
 CALL_HISTORY = 20
 #: seconds a control request may take
 CONTROL_TIMEOUT_S = 5.0
+#: the daemon's module (``python -m``): also how its pid file is checked to be ours
+DAEMON_MODULE = "voiplab.devices.alcatel"
+
+
+class AlcatelCallRecord(TypedDict, total=False):
+    """One call of the simulated Alcatel, as :meth:`SimulatedAlcatel.status` reports it.
+
+    ``rx_lost``, ``jitter_ms`` and ``codec`` are there once the call is over.
+    """
+
+    remote: str
+    number: str
+    direction: str
+    state: str
+    status: int | None
+    reason: str
+    started: float
+    duration: float
+    dtmf: str
+    rx_packets: int
+    tx_packets: int
+    recording: str | None
+    rx_lost: int
+    jitter_ms: float
+    codec: str | None
+
+
+class AlcatelStatus(TypedDict):
+    """What :meth:`SimulatedAlcatel.status` returns: registration, current call, last calls."""
+
+    registered: bool
+    pid: int
+    account: str
+    address: str
+    pbx: str
+    signal_hz: float
+    morse: str
+    ring_s: float
+    max_call_s: float
+    current: AlcatelCallRecord | None
+    calls: list[AlcatelCallRecord]
+    last_error: str
+
+
+class AlcatelSettings(TypedDict):
+    """The daemon's settings file (``run/alcatel.json``), written by :meth:`SimulatedAlcatel.start`."""
+
+    pbx_host: str
+    pbx_port: int
+    account: dict[str, Any]  # the fields of config.Account (asdict), read back with Account(**...)
+    ring_s: float
+    max_call_s: float
+
+
+#: a request on the control socket: ``{"cmd": "status"|"call"|"hangup"|"stop", "number": ...}``
+ControlRequest = dict[str, str]
+
+
+class ControlReply(TypedDict, total=False):
+    """The daemon's answer on the control socket: ``result`` when ``ok``, else ``error``."""
+
+    ok: bool
+    result: AlcatelStatus | AlcatelCallRecord | dict[str, bool]
+    error: str
 
 
 def alcatel_signal(rate: int = SAMPLE_RATE, text: str = ALCATEL_MORSE_TEXT, frequency: float = ALCATEL_SIGNAL_HZ,
@@ -99,11 +167,11 @@ class SimulatedAlcatel:
     Parameters:
         config: the lab configuration (default: ``load_config()``).
         lab_dir: where the pid file, control socket, log and recordings live
-            (default: ``voiplab.devices.pbx.state_dir() / "lab"``).
+            (default: ``voiplab.paths.state_dir() / "lab"``).
 
     Example (notebook 06)::
 
-        alcatel = vl.alcatel.SimulatedAlcatel()
+        alcatel = vl.SimulatedAlcatel()
         alcatel.start()            # False if it was already running
         alcatel.status()           # registered? current call? last calls, DTMF received
         alcatel.call("5002")       # the Alcatel calls the Raspberry Pi
@@ -149,16 +217,7 @@ class SimulatedAlcatel:
     # -- process ---------------------------------------------------------------
     def pid(self) -> int | None:
         """The pid of the running simulated Alcatel, or None."""
-        try:
-            pid = int(self.pid_file.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        if not pid_alive(pid):
-            return None
-        with contextlib.suppress(OSError):
-            if b"voiplab.devices.alcatel" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return None
-        return pid
+        return owned_pid(self.pid_file, DAEMON_MODULE)
 
     def is_running(self) -> bool:
         """True while the simulated Alcatel's daemon runs."""
@@ -166,11 +225,7 @@ class SimulatedAlcatel:
 
     def _write_settings(self) -> None:
         self.settings_file.parent.mkdir(parents=True, exist_ok=True)
-        settings = {
-            "pbx_host": self.config.pbx.host, "pbx_port": self.config.pbx.port,
-            "account": asdict(self.account),
-            "ring_s": self.config.alcatel.ring_s, "max_call_s": self.config.alcatel.max_call_s,
-        }
+        settings = _settings_from_config(self.config)
         self.settings_file.write_text(json.dumps(settings, indent=2), encoding="utf-8")
 
     def start(self, timeout: float = 5.0) -> bool:
@@ -189,7 +244,7 @@ class SimulatedAlcatel:
             return False
         self._write_settings()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "voiplab.devices.alcatel", "run", "--lab-dir", str(self.lab_dir),
+        cmd = [sys.executable, "-m", DAEMON_MODULE, "run", "--lab-dir", str(self.lab_dir),
                "--settings", str(self.settings_file)]
         t0 = time.monotonic()
         with open(self.log_file, "ab") as log:
@@ -244,7 +299,9 @@ class SimulatedAlcatel:
         return True
 
     # -- control channel -------------------------------------------------------
-    def _control(self, request: dict[str, Any], timeout: float = CONTROL_TIMEOUT_S) -> dict[str, Any]:
+    # dict[str, Any]: the reply's result as json.loads made it (the daemon sent a ControlReply)
+    def _control(self, request: ControlRequest, timeout: float = CONTROL_TIMEOUT_S) -> dict[str, Any]:
+        """Send one request on the control socket; returns its result (JSON, as the daemon sent it)."""
         path = str(self.socket_path)
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -259,7 +316,7 @@ class SimulatedAlcatel:
                     data += chunk
         except (OSError, TimeoutError) as e:
             raise PhoneError(f"the simulated Alcatel is not reachable ({e.__class__.__name__}): start it with "
-                             "vl.alcatel.SimulatedAlcatel().start() or 'voiplab lab up'") from None
+                             "vl.SimulatedAlcatel().start() or 'voiplab lab up'") from None
         try:
             reply = json.loads(data)
         except ValueError:
@@ -268,7 +325,7 @@ class SimulatedAlcatel:
             raise PhoneError(reply.get("error") or "the simulated Alcatel refused the request")
         return reply.get("result") or {}
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> AlcatelStatus:
         """Registration, current call and the last calls.
 
         Each call is a dict with ``remote, number, direction, state, status, reason,
@@ -276,27 +333,27 @@ class SimulatedAlcatel:
 
         Taught in notebook 06.
         """
-        return self._control({"cmd": "status"})
+        return cast(AlcatelStatus, self._control({"cmd": "status"}))
 
-    def call(self, number: str) -> dict[str, Any]:
+    def call(self, number: str) -> AlcatelCallRecord:
         """Make the Alcatel dial ``number`` (e.g. ``"5002"``); returns the new call's record.
 
         Taught in notebook 06.
         """
-        return self._control({"cmd": "call", "number": str(number)})
+        return cast(AlcatelCallRecord, self._control({"cmd": "call", "number": str(number)}))
 
     def hangup(self) -> bool:
         """Hang up the Alcatel's current call; True if there was one."""
         return bool(self._control({"cmd": "hangup"}).get("hung_up"))
 
-    def wait_in_call(self, timeout: float = 8.0) -> dict[str, Any]:
+    def wait_in_call(self, timeout: float = 8.0) -> AlcatelCallRecord:
         """Wait until the Alcatel's current call is answered (CONFIRMED); returns its record.
 
         Taught in notebook 06 (Asterisk answers the caller 0.5 s *before* the Alcatel rings).
         """
         deadline = time.monotonic() + timeout
         while True:
-            current = self.status().get("current") or {}
+            current: AlcatelCallRecord = self.status().get("current") or {}
             if current.get("state") == "CONFIRMED":
                 return current
             if time.monotonic() > deadline:
@@ -304,13 +361,13 @@ class SimulatedAlcatel:
                                  f"{current.get('state', 'idle')}): check that someone called 5001")
             time.sleep(0.1)
 
-    def wait_call_ended(self, timeout: float = 10.0) -> dict[str, Any]:
+    def wait_call_ended(self, timeout: float = 10.0) -> AlcatelCallRecord:
         """Wait until the Alcatel has no call in progress; returns its last call record."""
         deadline = time.monotonic() + timeout
         while True:
             st = self.status()
             if st.get("current") is None:
-                return (st.get("calls") or [{}])[-1]
+                return st["calls"][-1] if st.get("calls") else {}
             if time.monotonic() > deadline:
                 raise PhoneError(f"the simulated Alcatel is still in a call after {timeout:g} s: hang up with "
                                  "SimulatedAlcatel().hangup()")
@@ -324,38 +381,34 @@ class SimulatedAlcatel:
 class _Daemon:
     """The simulated Alcatel's process: a Phone plus a ring/answer/hang-up policy."""
 
-    def __init__(self, settings: dict[str, Any], lab_dir: Path, foreground: bool):
+    def __init__(self, settings: AlcatelSettings, lab_dir: Path, foreground: bool):
         self.settings = settings
         self.lab_dir = lab_dir
         self.foreground = foreground
         self.sim = SimulatedAlcatel(_config_from_settings(settings), lab_dir)
         self.stop_flag = threading.Event()
         self.lock = threading.Lock()
-        self.phone: Any = None
+        self.phone: Phone | None = None
         self.registered = False
         self.last_error = ""
-        self.pending: queue.Queue[Any] = queue.Queue()
-        self.current: dict[str, Any] | None = None
-        self.current_call: Any = None
-        self.history: list[dict[str, Any]] = []
-        self.requests: queue.Queue[tuple[dict[str, Any], queue.Queue[dict[str, Any]]]] = queue.Queue()
+        self.pending: queue.Queue[Call] = queue.Queue()
+        self.current: AlcatelCallRecord | None = None
+        self.current_call: Call | None = None
+        self.history: list[AlcatelCallRecord] = []
+        self.requests: queue.Queue[tuple[ControlRequest, queue.Queue[ControlReply]]] = queue.Queue()
 
     def log(self, text: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} alcatel: {text}", flush=True)
 
-    def make_phone(self) -> None:
-        from .phone import Phone
-
+    def make_phone(self) -> Phone:
         acc = self.sim.account
         sig = write_wav(self.lab_dir / "run" / "alcatel-signal.wav", alcatel_signal(), 8000)
         self.sim.recordings_dir.mkdir(parents=True, exist_ok=True)
-        self.phone = Phone(acc, self.sim.config, audio=sig, record_dir=self.sim.recordings_dir,
-                           rtp_port=ALCATEL_RTP_PORT, codecs=("PCMA", "PCMU"),
-                           on_incoming=self.pending.put, bind_wait=3.0)
+        return Phone(acc, self.sim.config, audio=sig, record_dir=self.sim.recordings_dir,
+                     rtp_port=ALCATEL_RTP_PORT, codecs=("PCMA", "PCMU"),
+                     on_incoming=self.pending.put, bind_wait=3.0)
 
     def ensure_registered(self) -> None:
-        from ..errors import PhoneDied
-
         if self.phone is not None and not self.phone.is_alive():
             self.log("the phone agent died: starting a new one")
             with contextlib.suppress(VoipLabError):
@@ -364,7 +417,7 @@ class _Daemon:
             self.registered = False
         try:
             if self.phone is None:
-                self.make_phone()
+                self.phone = self.make_phone()
             if not self.phone.registered:
                 reg = self.phone.register(timeout=3.0)
                 self.log(f"registered: {reg}")
@@ -379,21 +432,20 @@ class _Daemon:
                 self.log(f"not registered: {e}")
             self.last_error = str(e)
 
-    def record_of(self, call: Any) -> dict[str, Any]:
-        return {"remote": call.remote, "number": call.number, "direction": call.direction,
-                "state": call.state, "status": call.status, "reason": call.reason,
-                "started": call.history[0][0], "duration": round(call.duration, 3),
-                "dtmf": call.dtmf_received, "rx_packets": 0, "tx_packets": 0,
-                "recording": str(call.recording_path) if call.recording_path else None}
+    def record_of(self, call: Call) -> AlcatelCallRecord:
+        return AlcatelCallRecord(remote=call.remote, number=call.number, direction=call.direction,
+                                 state=call.state, status=call.status, reason=call.reason,
+                                 started=call.history[0][0], duration=round(call.duration, 3),
+                                 dtmf=call.dtmf_received, rx_packets=0, tx_packets=0,
+                                 recording=str(call.recording_path) if call.recording_path else None)
 
-    def start_call(self, call: Any) -> None:
+    def start_call(self, call: Call) -> None:
         self.current_call = call
         self.current = self.record_of(call)
         self.ring_until = time.monotonic() + float(self.settings["ring_s"])
         self.answered_at: float | None = None
 
-    def finish_call(self) -> None:
-        call = self.current_call
+    def finish_call(self, call: Call) -> None:
         record = self.record_of(call)
         with contextlib.suppress(VoipLabError):
             stats = call.stats()
@@ -413,21 +465,21 @@ class _Daemon:
     def step(self) -> None:
         """One round of the policy: adopt incoming calls, answer after ring_s, enforce max_call_s."""
         while not self.pending.empty():
-            call = self.pending.get()
+            incoming = self.pending.get()
             if self.current_call is not None:
-                self.log(f"busy: declining a call from {call.number}")
+                self.log(f"busy: declining a call from {incoming.number}")
                 with contextlib.suppress(VoipLabError):
-                    call.decline(486)
+                    incoming.decline(486)
                 continue
-            self.log(f"incoming call from {call.number}: ringing {self.settings['ring_s']} s")
+            self.log(f"incoming call from {incoming.number}: ringing {self.settings['ring_s']} s")
             with self.lock:
-                self.start_call(call)
+                self.start_call(incoming)
         call = self.current_call
         if call is None:
             return
         try:
-            if call.state == "DISCONNECTED":
-                self.finish_call()
+            if call.state == CallState.DISCONNECTED:
+                self.finish_call(call)
                 return
             if call.direction == "incoming" and self.answered_at is None and time.monotonic() >= self.ring_until:
                 call.answer()
@@ -439,39 +491,40 @@ class _Daemon:
                 call.hangup()
         except VoipLabError as e:
             self.log(f"call error: {e}")
-            if call.state == "DISCONNECTED" or not self.phone.is_alive():
-                self.finish_call()
+            if call.state == CallState.DISCONNECTED or self.phone is None or not self.phone.is_alive():
+                self.finish_call(call)
         with self.lock:
             if self.current is not None:
                 self.current = self.record_of(call)
 
-    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, req: ControlRequest) -> ControlReply:
         cmd = req.get("cmd")
         if cmd == "status":
             acc = self.sim.account
             with self.lock:
-                return {"ok": True, "result": {
-                    "registered": bool(self.registered and self.phone is not None and self.phone.registered),
-                    "pid": os.getpid(), "account": f"{acc.name}/{acc.number}",
-                    "address": f"{acc.address}:{acc.sip_port}",
-                    "pbx": f"{self.settings['pbx_host']}:{self.settings['pbx_port']}",
-                    "signal_hz": ALCATEL_SIGNAL_HZ, "morse": ALCATEL_MORSE_TEXT,
-                    "ring_s": self.settings["ring_s"], "max_call_s": self.settings["max_call_s"],
-                    "current": dict(self.current) if self.current else None,
-                    "calls": [dict(c) for c in self.history], "last_error": self.last_error,
-                }}
+                status = AlcatelStatus(
+                    registered=bool(self.registered and self.phone is not None and self.phone.registered),
+                    pid=os.getpid(), account=f"{acc.name}/{acc.number}",
+                    address=f"{acc.address}:{acc.sip_port}",
+                    pbx=f"{self.settings['pbx_host']}:{self.settings['pbx_port']}",
+                    signal_hz=ALCATEL_SIGNAL_HZ, morse=ALCATEL_MORSE_TEXT,
+                    ring_s=self.settings["ring_s"], max_call_s=self.settings["max_call_s"],
+                    current=self.current.copy() if self.current else None,
+                    calls=[c.copy() for c in self.history], last_error=self.last_error,
+                )
+                return {"ok": True, "result": status}
         if cmd == "stop":
             self.stop_flag.set()
             return {"ok": True, "result": {}}
         # the others touch the phone: run them on the main loop
-        box: queue.Queue[dict[str, Any]] = queue.Queue()
+        box: queue.Queue[ControlReply] = queue.Queue()
         self.requests.put((req, box))
         try:
             return box.get(timeout=CONTROL_TIMEOUT_S - 0.5)
         except queue.Empty:
             return {"ok": False, "error": "the simulated Alcatel is busy: try again"}
 
-    def run_request(self, req: dict[str, Any]) -> dict[str, Any]:
+    def run_request(self, req: ControlRequest) -> ControlReply:
         cmd = req.get("cmd")
         try:
             if cmd == "call":
@@ -486,12 +539,13 @@ class _Daemon:
                     self.start_call(call)
                     self.answered_at = time.monotonic()
                 self.log(f"calling {call.number}")
-                return {"ok": True, "result": dict(self.current or {})}
+                record: AlcatelCallRecord = self.current.copy() if self.current else {}
+                return {"ok": True, "result": record}
             if cmd == "hangup":
-                call = self.current_call
-                if call is None:
+                current = self.current_call
+                if current is None:
                     return {"ok": True, "result": {"hung_up": False}}
-                call.hangup()
+                current.hangup()
                 return {"ok": True, "result": {"hung_up": True}}
             return {"ok": False, "error": f"the command {cmd!r} is unknown: use status, call, hangup or stop"}
         except VoipLabError as e:
@@ -521,7 +575,7 @@ class _Daemon:
     def run(self) -> int:
         run_dir = self.sim.pid_file.parent
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.sim.pid_file.write_text(f"{os.getpid()}\n")
+        write_pid_file(self.sim.pid_file, os.getpid())
         signal.signal(signal.SIGTERM, lambda *_: self.stop_flag.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop_flag.set())
         self.serve()
@@ -549,12 +603,12 @@ class _Daemon:
                     self.phone.close()
             for p in (self.sim.socket_path, self.sim.pid_file):
                 with contextlib.suppress(OSError):
-                    if p != self.sim.pid_file or p.read_text().split()[0] == str(os.getpid()):
+                    if p != self.sim.pid_file or read_pid_file(p) == os.getpid():
                         p.unlink()
         return 0
 
 
-def _config_from_settings(settings: dict[str, Any]) -> LabConfig:
+def _config_from_settings(settings: AlcatelSettings) -> LabConfig:
     base = LabConfig()
     acc = Account(**settings["account"])
     accounts = tuple(acc if a.name == acc.name else a for a in base.accounts)
@@ -567,15 +621,15 @@ def _config_from_settings(settings: dict[str, Any]) -> LabConfig:
     )
 
 
-def _settings_from_config(config: LabConfig) -> dict[str, Any]:
+def _settings_from_config(config: LabConfig) -> AlcatelSettings:
     acc = config.account("alcatel")
-    return {"pbx_host": config.pbx.host, "pbx_port": config.pbx.port, "account": asdict(acc),
-            "ring_s": config.alcatel.ring_s, "max_call_s": config.alcatel.max_call_s}
+    return AlcatelSettings(pbx_host=config.pbx.host, pbx_port=config.pbx.port, account=asdict(acc),
+                           ring_s=config.alcatel.ring_s, max_call_s=config.alcatel.max_call_s)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m voiplab.devices.alcatel run [--config lab.toml] [--lab-dir DIR] [--foreground]``."""
-    parser = argparse.ArgumentParser(prog="python -m voiplab.alcatel",
+    parser = argparse.ArgumentParser(prog="python -m voiplab.devices.alcatel",
                                      description="the simulated Alcatel IP Touch 4018 of the local lab")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the simulated Alcatel (detached by SimulatedAlcatel.start())")

@@ -104,6 +104,12 @@ WEBRTC_DIAL_TIMEOUT_S = 30
 PRIVATE_NETWORKS: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")
 #: the lab directory's sub-directory holding the certificates (as Asterisk sees it: <lab>/keys)
 KEYS_SUBDIR = "keys"
+#: the files of that directory (written by voiplab.devices.certs.make_certificates)
+CA_CERT_FILE = "ca.crt"
+CA_KEY_FILE = "ca.key"
+SERVER_CERT_FILE = "server.crt"
+SERVER_KEY_FILE = "server.key"
+SERVER_PEM_FILE = "server.pem"
 
 
 @dataclass(frozen=True)
@@ -384,7 +390,7 @@ exten => {acc.number},1,Answer({dp.answer_ms})
 
 def _cert_files(layout: AsteriskLayout) -> tuple[str, str, str]:
     k = keys_dir(layout)
-    return f"{k}/server.crt", f"{k}/server.key", f"{k}/ca.crt"
+    return f"{k}/{SERVER_CERT_FILE}", f"{k}/{SERVER_KEY_FILE}", f"{k}/{CA_CERT_FILE}"
 
 
 def render_http_conf(cfg: LabConfig, layout: AsteriskLayout) -> str:

@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import WebRtcError
+from .asterisk_conf import CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SERVER_PEM_FILE
 
 __all__ = [
     "CA_CURVE",
@@ -55,12 +56,6 @@ SIGNATURE_HASH = hashes.SHA384
 CA_DAYS = 3650
 #: at most 398 days, the longest validity browsers accept for a server certificate
 SERVER_DAYS = 397
-
-CA_CERT_FILE = "ca.crt"
-CA_KEY_FILE = "ca.key"
-SERVER_CERT_FILE = "server.crt"
-SERVER_KEY_FILE = "server.key"
-SERVER_PEM_FILE = "server.pem"
 
 _NIST_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
@@ -255,7 +250,39 @@ def _load(cert_path: str | os.PathLike[str]) -> x509.Certificate:
         raise WebRtcError(f"certificate {path} is not a PEM certificate: give a .crt/.pem file") from None
 
 
-def describe(cert_path: str | os.PathLike[str]) -> dict[str, Any]:
+class SubjectAltNames(TypedDict):
+    """The ``subjectAltName`` of a certificate: the addresses and names it is valid for."""
+
+    ip: list[str]
+    dns: list[str]
+
+
+class CertificateInfo(TypedDict):
+    """What :func:`describe` reads from a certificate (a dict, shown as is in notebook 08)."""
+
+    subject: str
+    issuer: str
+    self_signed: bool
+    is_ca: bool
+    key_type: str
+    curve: str | None
+    key_size: int | None
+    signature_hash: str | None
+    san: SubjectAltNames
+    key_usage: list[str]
+    extended_key_usage: list[str]
+    not_before: str
+    not_after: str
+    serial: str
+    sha256: str
+
+
+#: the flags of the KeyUsage extension, in RFC 5280 order
+_KEY_USAGE_NAMES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                    "key_agreement", "key_cert_sign", "crl_sign")
+
+
+def describe(cert_path: str | os.PathLike[str]) -> CertificateInfo:
     """What a certificate says, as a dict for the notebook.
 
     Returns:
@@ -272,38 +299,39 @@ def describe(cert_path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     cert = _load(cert_path)
     key = cert.public_key()
-    info: dict[str, Any] = {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "self_signed": cert.subject == cert.issuer,
-        "is_ca": False,
-        "key_type": "EC" if isinstance(key, ec.EllipticCurvePublicKey) else type(key).__name__,
-        "curve": _NIST_NAMES.get(key.curve.name, key.curve.name) if isinstance(key, ec.EllipticCurvePublicKey)
-        else None,
-        "key_size": getattr(key, "key_size", None),
-        "signature_hash": cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else None,
-        "san": {"ip": [], "dns": []},
-        "key_usage": [],
-        "extended_key_usage": [],
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
-        "serial": f"{cert.serial_number:x}",
-        "sha256": cert.fingerprint(hashes.SHA256()).hex(":").upper(),
-    }
+    is_ca = False
+    san = SubjectAltNames(ip=[], dns=[])
+    key_usage: list[str] = []
+    extended_key_usage: list[str] = []
     for ext in cert.extensions:
         value = ext.value
         if isinstance(value, x509.BasicConstraints):
-            info["is_ca"] = value.ca
+            is_ca = value.ca
         elif isinstance(value, x509.SubjectAlternativeName):
-            info["san"] = {"ip": [str(a) for a in value.get_values_for_type(x509.IPAddress)],
-                           "dns": value.get_values_for_type(x509.DNSName)}
+            san = SubjectAltNames(ip=[str(a) for a in value.get_values_for_type(x509.IPAddress)],
+                                  dns=value.get_values_for_type(x509.DNSName))
         elif isinstance(value, x509.KeyUsage):
-            names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-                     "key_agreement", "key_cert_sign", "crl_sign")
-            info["key_usage"] = [n for n in names if getattr(value, n)]
+            key_usage = [n for n in _KEY_USAGE_NAMES if getattr(value, n)]
         elif isinstance(value, x509.ExtendedKeyUsage):
-            info["extended_key_usage"] = [getattr(oid, "_name", oid.dotted_string) for oid in value]
-    return info
+            extended_key_usage = [getattr(oid, "_name", oid.dotted_string) for oid in value]
+    is_ec = isinstance(key, ec.EllipticCurvePublicKey)
+    return CertificateInfo(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        self_signed=cert.subject == cert.issuer,
+        is_ca=is_ca,
+        key_type="EC" if is_ec else type(key).__name__,
+        curve=_NIST_NAMES.get(key.curve.name, key.curve.name) if isinstance(key, ec.EllipticCurvePublicKey) else None,
+        key_size=getattr(key, "key_size", None),
+        signature_hash=cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else None,
+        san=san,
+        key_usage=key_usage,
+        extended_key_usage=extended_key_usage,
+        not_before=cert.not_valid_before_utc.isoformat(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+        serial=f"{cert.serial_number:x}",
+        sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+    )
 
 
 def verify_chain(ca_cert: str | os.PathLike[str], server_cert: str | os.PathLike[str]) -> None:

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 
 from ..errors import PbxError
+from .lab import Lab
+from .pbx import find_asterisk
 
 __all__ = ["Check", "run_checks", "capture_permitted"]
 
@@ -61,8 +63,6 @@ def _check_pjsua2() -> Check:
 
 
 def _check_asterisk() -> Check:
-    from .pbx import find_asterisk
-
     try:
         inst = find_asterisk()
     except PbxError as e:
@@ -135,8 +135,6 @@ def _check_tshark() -> Check:
 
 
 def _check_lab() -> Check:
-    from .lab import Lab
-
     try:
         lab = Lab()
         running = lab.pbx.is_running()

@@ -21,16 +21,14 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import LabConfig, load_config
 from ..core.sip import options_request
 from ..errors import PbxError, VoipLabError
+from .alcatel import SimulatedAlcatel
 from .pbx import Endpoint, Pbx
-
-if TYPE_CHECKING:
-    from .alcatel import SimulatedAlcatel
-    from .phone import Phone
+from .phone import Phone
 
 __all__ = ["Lab", "LabStatus", "start_lab", "send_options"]
 
@@ -95,8 +93,6 @@ class Lab:
         """The simulated desk phone (None when the lab uses the real Alcatel)."""
         if not (self.config.is_local and self.config.alcatel.simulated):
             return None
-        from .alcatel import SimulatedAlcatel
-
         return SimulatedAlcatel(self.config, lab_dir=self.lab_dir)
 
     def up(self, timeout: float = 30.0) -> list[str]:
@@ -161,10 +157,9 @@ class Lab:
                 alcatel_text = f"unknown ({e})"
         return LabStatus(p.mode, address, running, version, endpoints, alcatel_text, tuple(notes))
 
+    # kwargs: Any, they are Phone's keyword arguments, passed on as they are
     def phone(self, account: str = "rpi", **kwargs: Any) -> Phone:
         """A pjsua2 phone for ``account`` (see :class:`voiplab.devices.phone.Phone`)."""
-        from .phone import Phone
-
         return Phone(account, config=self.config, **kwargs)
 
 

@@ -10,8 +10,9 @@ Order in which Asterisk is found:
 
 The configuration is rendered into voiplab's own state directory, never into
 ``/etc/asterisk``. voiplab talks to the running Asterisk through the Asterisk
-Manager Interface (AMI) on the PBX address, so CLI commands such as
-``pjsip show endpoints`` need no root and no console.
+Manager Interface (AMI, :mod:`voiplab.devices.ami`) on the PBX address, so CLI
+commands such as ``pjsip show endpoints`` need no root and no console. Its files
+live under :func:`voiplab.paths.state_dir` and :func:`voiplab.paths.cache_dir`.
 
 Taught in notebook 00 (lab check) and 02 (the Asterisk PBX).
 """
@@ -28,14 +29,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .asterisk_conf import AsteriskLayout, render_all
 from ..config import LabConfig, load_config
-from ..errors import PbxError
+from ..errors import PbxError, WebRtcError
+from ..paths import cache_dir, owned_pid, pid_alive, state_dir, write_pid_file
+from .ami import AmiClient
+from .asterisk_conf import KEYS_SUBDIR, SERVER_CERT_FILE, AsteriskLayout, render_all
 
 __all__ = [
     "Pbx",
@@ -43,8 +45,6 @@ __all__ = [
     "Endpoint",
     "find_asterisk",
     "install_rootfs",
-    "cache_dir",
-    "state_dir",
     "rootfs_dir",
     "parse_endpoints",
 ]
@@ -54,25 +54,8 @@ DEBIAN_SUITE = "sid"
 #: path of the lab directory inside the chroot
 CHROOT_LAB = "/lab"
 BOOT_TIMEOUT_S = 30.0
-AMI_TIMEOUT_S = 5.0
-
-
-def cache_dir() -> Path:
-    """Where voiplab keeps big, rebuildable things (the Asterisk root filesystem)."""
-    env = os.environ.get("VOIPLAB_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "voiplab"
-
-
-def state_dir() -> Path:
-    """Where voiplab keeps the running lab: rendered config, pid files, logs."""
-    env = os.environ.get("VOIPLAB_STATE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "voiplab"
+#: what the command line of voiplab's Asterisk contains (pid file check)
+ASTERISK_MARKER = "asterisk"
 
 
 def rootfs_dir() -> Path:
@@ -264,127 +247,34 @@ class Endpoint:
         return f"Endpoint({self.name} {self.number} {self.state}, {where})"
 
 
+_ENDPOINT_LINE_RE = re.compile(r"^\s*Endpoint:\s+(\S+?)(?:/(\S+))?\s+(\S.*?)\s+(\d+ of \S+)\s*$")
+_CONTACT_LINE_RE = re.compile(r"^\s*Contact:\s+(\S+)\s+\S+\s+(\S+)")
+
+
 def parse_endpoints(text: str) -> list[Endpoint]:
-    """Parse the output of ``pjsip show endpoints`` into :class:`Endpoint` rows."""
+    """Parse the output of ``pjsip show endpoints`` into :class:`Endpoint` rows.
+
+    Taught in notebook 02 (``pbx.endpoints()``).
+    """
     rows: list[Endpoint] = []
-    current: dict[str, Any] | None = None
-
-    def flush() -> None:
-        if current is not None:
-            rows.append(Endpoint(current["name"], current["cid"], current["state"], current["channels"],
-                                 tuple(current["contacts"]), tuple(current["cstates"])))
-
-    for line in text.splitlines():
-        m = re.match(r"^\s*Endpoint:\s+(\S+?)(?:/(\S+))?\s+(\S.*?)\s+(\d+ of \S+)\s*$", line)
-        if m and not line.strip().startswith("Endpoint:  <"):
-            flush()
-            current = {"name": m.group(1), "cid": m.group(2) or "", "state": m.group(3).strip(),
-                       "channels": m.group(4), "contacts": [], "cstates": []}
+    # the endpoint being read: (name, caller id, state, channels), then its contacts
+    head: tuple[str, str, str, str] | None = None
+    contacts: list[str] = []
+    contact_states: list[str] = []
+    for line in [*text.splitlines(), None]:
+        m = _ENDPOINT_LINE_RE.match(line) if line is not None else None
+        if line is None or (m and not line.strip().startswith("Endpoint:  <")):
+            if head is not None:
+                rows.append(Endpoint(*head, tuple(contacts), tuple(contact_states)))
+            if m is not None:
+                head = (m.group(1), m.group(2) or "", m.group(3).strip(), m.group(4))
+                contacts, contact_states = [], []
             continue
-        m = re.match(r"^\s*Contact:\s+(\S+)\s+\S+\s+(\S+)", line)
-        if m and current is not None and not line.strip().startswith("Contact:  <"):
-            current["contacts"].append(m.group(1))
-            current["cstates"].append(m.group(2))
-    flush()
+        m = _CONTACT_LINE_RE.match(line)
+        if m and head is not None and not line.strip().startswith("Contact:  <"):
+            contacts.append(m.group(1))
+            contact_states.append(m.group(2))
     return rows
-
-
-class _Ami:
-    """A minimal Asterisk Manager Interface client (one TCP connection per use)."""
-
-    def __init__(self, host: str, port: int, user: str, secret: str, timeout: float = AMI_TIMEOUT_S):
-        self.host, self.port, self.user, self.secret, self.timeout = host, port, user, secret, timeout
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[_AmiSession]:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except OSError as e:
-            raise PbxError(
-                f"the Asterisk manager at {self.host}:{self.port} is not reachable ({e.strerror or e}): "
-                "is the lab up? run 'voiplab lab up' (or 'voiplab lab status')"
-            ) from None
-        s = _AmiSession(sock)
-        try:
-            s.read_banner()
-            resp = s.action({"Action": "Login", "Username": self.user, "Secret": self.secret})
-            if resp.get("Response") != "Success":
-                raise PbxError(f"the Asterisk manager refused login for {self.user} "
-                               f"({resp.get('Message', '?')}): check [pbx] ami_user/ami_secret")
-            yield s
-        finally:
-            with contextlib.suppress(OSError):
-                s.send({"Action": "Logoff"})
-            sock.close()
-
-
-class _AmiSession:
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        self.buf = b""
-        self.counter = 0
-
-    def _read_until(self, marker: bytes) -> bytes:
-        while marker not in self.buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except TimeoutError:
-                raise PbxError("the Asterisk manager did not answer in time: "
-                               "check 'voiplab lab status' and the log in the lab directory") from None
-            if not chunk:
-                raise PbxError("the Asterisk manager closed the connection: Asterisk may have stopped; "
-                               "run 'voiplab lab up'")
-            self.buf += chunk
-        head, _, self.buf = self.buf.partition(marker)
-        return head
-
-    def read_banner(self) -> str:
-        return self._read_until(b"\r\n").decode("utf-8", "replace")
-
-    def send(self, fields: dict[str, str]) -> str:
-        self.counter += 1
-        action_id = f"voiplab-{self.counter}"
-        text = "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + f"ActionID: {action_id}\r\n\r\n"
-        self.sock.sendall(text.encode())
-        return action_id
-
-    def read_packet(self) -> list[tuple[str, str]]:
-        raw = self._read_until(b"\r\n\r\n").decode("utf-8", "replace")
-        pairs = []
-        for line in raw.split("\r\n"):
-            k, sep, v = line.partition(":")
-            if sep:
-                pairs.append((k.strip(), v[1:] if v.startswith(" ") else v))
-            elif line:
-                pairs.append(("", line))
-        return pairs
-
-    def action(self, fields: dict[str, str]) -> dict[str, str]:
-        action_id = self.send(fields)
-        while True:
-            pairs = self.read_packet()
-            d = dict(pairs)
-            if d.get("ActionID") == action_id and "Response" in d:
-                return d
-
-    def command(self, command: str) -> str:
-        action_id = self.send({"Action": "Command", "Command": command})
-        while True:
-            pairs = self.read_packet()
-            d = dict(pairs)
-            if d.get("ActionID") != action_id or "Response" not in d:
-                continue
-            if d["Response"] == "Error":
-                raise PbxError(f"Asterisk refused the command {command!r}: {d.get('Message', '?')}")
-            return "\n".join(v for k, v in pairs if k == "Output")
-
-    def wait_event(self, name: str, timeout: float) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            d = dict(self.read_packet())
-            if d.get("Event") == name:
-                return d
-        raise PbxError(f"Asterisk did not send {name} within {timeout:.0f} s: read its log")
 
 
 def _port_free_udp(host: str, port: int) -> bool:
@@ -396,30 +286,6 @@ def _port_free_udp(host: str, port: int) -> bool:
         return False
     finally:
         s.close()
-
-
-def pid_alive(pid: int) -> bool:
-    """True if process ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie is not alive
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 class Pbx:
@@ -442,7 +308,7 @@ class Pbx:
         self.config = config if config is not None else load_config()
         self.lab_dir = Path(lab_dir) if lab_dir else state_dir() / "lab"
         p = self.config.pbx
-        self._ami = _Ami(p.host, p.ami_port, p.ami_user, p.ami_secret)
+        self._ami = AmiClient(p.host, p.ami_port, p.ami_user, p.ami_secret)
 
     def __repr__(self) -> str:
         p = self.config.pbx
@@ -482,7 +348,7 @@ class Pbx:
     @property
     def keys_dir(self) -> Path:
         """The lab's certificates (WebRTC lab): ``<lab dir>/keys``, ``/lab/keys`` in the chroot."""
-        return self.lab_dir / "keys"
+        return self.lab_dir / KEYS_SUBDIR
 
     def ensure_certificates(self) -> Path:
         """Make the CA and the PBX's server certificate in :attr:`keys_dir` unless they fit already.
@@ -490,8 +356,9 @@ class Pbx:
         The CA is kept (the browser may trust it already); the server certificate is made
         again when it is missing or does not name the PBX address. Taught in notebook 08.
         """
-        from .certs import SERVER_CERT_FILE, describe, make_certificates
-        from ..errors import WebRtcError
+        # voiplab module loaded late for speed and need: certs imports cryptography, which
+        # only a WebRTC lab uses (a student's plain lab runs without it)
+        from .certs import describe, make_certificates
 
         host = self.config.pbx.host
         cert = self.keys_dir / SERVER_CERT_FILE
@@ -513,13 +380,7 @@ class Pbx:
     # -- process -----------------------------------------------------------
     def pid(self) -> int | None:
         """The pid of the Asterisk voiplab started, if it still runs."""
-        try:
-            pid = int(self.pid_file.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        if pid_alive(pid) and "asterisk" in _cmdline(pid):
-            return pid
-        return None
+        return owned_pid(self.pid_file, ASTERISK_MARKER)
 
     def is_running(self) -> bool:
         """True when the PBX answers on its manager port (local lab: and voiplab started it)."""
@@ -580,7 +441,7 @@ class Pbx:
         with open(self.log_file, "wb") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, close_fds=True)
-        self.pid_file.write_text(f"{proc.pid}\n")
+        write_pid_file(self.pid_file, proc.pid)
         try:
             self.wait_fully_booted(timeout, proc=proc)
         except PbxError:

@@ -3,14 +3,15 @@
 pjsua2 aborts the whole process on ordinary mistakes (re-running a cell that
 creates an Endpoint, a Call collected from another thread, ...). So the kernel
 never imports it: each :class:`Phone` starts its own *agent* process
-(``python -m voiplab._agent``, in its own session so that a kernel interrupt
-does not reach it) and talks to it in JSON lines. If the agent dies the phone
+(``python -m voiplab.devices._agent``, in its own session so that a kernel interrupt
+does not reach it) and talks to it in JSON lines (the protocol of
+:mod:`voiplab.devices.wire`). If the agent dies the phone
 raises :class:`~voiplab.errors.PhoneDied`; every request has a timeout, so a
 cell never hangs.
 
 Example (notebook 03 and 06)::
 
-    rpi = vl.phone.Phone("rpi")           # account rpi/5002 on 127.0.0.82
+    rpi = vl.Phone("rpi")                   # account rpi/5002 on 127.0.0.82
     rpi.register()                          # REGISTER, 401, REGISTER + digest, 200 OK
     call = rpi.call("5001")                 # the Alcatel
     call.wait("CONFIRMED")
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import queue
 import re
@@ -41,27 +41,33 @@ import time
 import wave
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import Literal, Self, TypeVar
 
 import numpy as np
 
 from ..capture.wav import read_wav, write_tone_wav, write_wav
-from ..core.g711 import SAMPLE_RATE
 from ..config import Account, LabConfig, load_config
-from ..errors import CallError, PhoneDied, PhoneError, RegistrationError
+from ..core.flow import TraceEntry
+from ..core.g711 import SAMPLE_RATE
+from ..errors import CallError, PhoneDied, PhoneError, ProtocolError, RegistrationError
+from . import wire
+from .asterisk_conf import CA_CERT_FILE
+from .pbx import Pbx
+from .wire import CALL_STATES, SIP_TRANSPORTS, CallState, CallStats, Transport
 
 __all__ = [
-    "CALL_STATES",
     "Call",
     "Phone",
     "Registration",
 ]
 
-#: the states a call goes through, in order (pjsip invite session states)
-CALL_STATES = ("CALLING", "INCOMING", "EARLY", "CONNECTING", "CONFIRMED", "DISCONNECTED")
-#: the audio clock of the phones (G.711 is 8 kHz): tones, recordings
+R = TypeVar("R")
+#: which side started a call
+Direction = Literal["outgoing", "incoming"]
+#: the states :meth:`Call.wait` can wait for (a call the proxy knows is past NULL)
+WAITABLE_STATES = tuple(s for s in CALL_STATES if s != CallState.NULL)
 #: seconds the agent has to start and bind its address
 START_TIMEOUT_S = 5.0
 #: seconds a simple request (hang up, stats, ...) may take before the agent is declared stuck
@@ -70,10 +76,19 @@ REQUEST_TIMEOUT_S = 5.0
 REGISTER_TIMEOUT_S = 4.0
 #: default first RTP port of a phone (pjsua takes the next free even port from there)
 DEFAULT_RTP_PORT = 4000
+#: the User-Agent header of the lab's softphones
+USER_AGENT = "voiplab softphone (pjsua2)"
 _DTMF_RE = re.compile(r"^[0-9A-Da-d*#]+$")
 _NUMBER_RE = re.compile(r"^(sips?:\S+|[0-9A-Za-z*#+._-]{1,64})$")
 #: the live Phones of this process, by "address:port" (a new Phone there replaces the old one)
 _LIVE: weakref.WeakValueDictionary[str, Phone] = weakref.WeakValueDictionary()
+
+
+@dataclass
+class _Pending:
+    """A request waiting for its reply (filled by the reader thread, under the Phone's lock)."""
+
+    reply: wire.Reply | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +119,8 @@ class Call:
     Attributes:
         direction: ``"outgoing"`` or ``"incoming"``.
         remote: the other party's URI (``"Alcatel IP Touch" <sip:5001@127.0.0.80>``).
-        state: ``CALLING``, ``INCOMING``, ``EARLY``, ``CONNECTING``, ``CONFIRMED`` or ``DISCONNECTED``.
+        state: a :class:`~voiplab.devices.wire.CallState` (a str): ``CALLING``, ``INCOMING``, ``EARLY``,
+            ``CONNECTING``, ``CONFIRMED`` or ``DISCONNECTED``.
         status, reason: the last SIP status code and reason phrase (``404 Not Found``).
         dtmf_received: the DTMF digits received from the other side (RFC 4733).
         recording_path: the WAV file of what this phone heard (``None`` before media or when not recorded).
@@ -112,21 +128,22 @@ class Call:
     Taught in notebook 06.
     """
 
-    def __init__(self, phone: Phone, handle: int, direction: str, remote: str, number: str):
+    def __init__(self, phone: Phone, handle: int, direction: Direction, remote: str, number: str):
         self._phone = phone
         self.handle = handle
         self.direction = direction
         self.remote = remote
         self.number = number
-        self.state = "CALLING" if direction == "outgoing" else "INCOMING"
+        self.state = CallState.CALLING if direction == "outgoing" else CallState.INCOMING
         self.status: int | None = None
         self.reason = ""
         self.call_id = ""
         self.dtmf_received = ""
         self.recording_path: Path | None = None
-        self.media: dict[str, Any] = {}
-        self.history: list[tuple[float, str]] = [(time.time(), self.state)]
-        self._final_stats: dict[str, Any] | None = None
+        #: the last audio stream the agent reported (codec, remote RTP address), None before media
+        self.media: wire.MediaEvent | None = None
+        self.history: list[tuple[float, CallState]] = [(time.time(), self.state)]
+        self._final_stats: CallStats | None = None
         self._freed = False
 
     def __repr__(self) -> str:
@@ -137,7 +154,7 @@ class Call:
     @property
     def confirmed_at(self) -> float | None:
         """Wall-clock time the call became CONFIRMED (None if it never did)."""
-        return next((t for t, s in self.history if s == "CONFIRMED"), None)
+        return next((t for t, s in self.history if s == CallState.CONFIRMED), None)
 
     @property
     def duration(self) -> float:
@@ -145,10 +162,10 @@ class Call:
         start = self.confirmed_at
         if start is None:
             return 0.0
-        end = next((t for t, s in self.history if s == "DISCONNECTED"), time.time())
+        end = next((t for t, s in self.history if s == CallState.DISCONNECTED), time.time())
         return end - start
 
-    def _reached(self, state: str) -> bool:
+    def _reached(self, state: CallState) -> bool:
         return any(s == state for _t, s in self.history)
 
     def wait(self, state: str = "CONFIRMED", timeout: float = 10.0) -> Call:
@@ -161,22 +178,22 @@ class Call:
 
         Taught in notebook 06.
         """
-        state = state.upper()
-        if state not in CALL_STATES:
-            raise CallError(f"call state {state!r} is unknown: use one of {', '.join(CALL_STATES)}")
+        if state.upper() not in WAITABLE_STATES:
+            raise CallError(f"call state {state.upper()!r} is unknown: use one of {', '.join(WAITABLE_STATES)}")
+        wanted = CallState(state.upper())
         deadline = time.monotonic() + timeout
         with self._phone._cv:
             while True:
-                if self._reached(state):
+                if self._reached(wanted):
                     return self
-                if self._reached("DISCONNECTED"):
+                if self._reached(CallState.DISCONNECTED):
                     what = f"{self.status} {self.reason}" if self.status else "no answer"
                     raise CallError(
-                        f"the call to {self.number or self.remote} ended with {what} before it was {state}: "
+                        f"the call to {self.number or self.remote} ended with {what} before it was {wanted}: "
                         + _hint(self.status), status=self.status, reason=self.reason)
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise CallError(f"the call to {self.number or self.remote} did not reach {state} within "
+                    raise CallError(f"the call to {self.number or self.remote} did not reach {wanted} within "
                                     f"{timeout:g} s (it is {self.state}): wait longer or check the other phone",
                                     status=self.status, reason=self.reason)
                 self._phone._check_alive()
@@ -187,9 +204,9 @@ class Call:
 
         Taught in notebook 06.
         """
-        if self.state == "DISCONNECTED" or self._freed:
+        if self.state == CallState.DISCONNECTED or self._freed:
             return
-        self._phone._request("hangup", call=self.handle)
+        self._phone._request(wire.Hangup(self.handle))
 
     def answer(self, code: int = 200) -> None:
         """Answer an incoming call (200 OK; 180 Ringing was sent when it arrived).
@@ -199,16 +216,19 @@ class Call:
         if self.direction != "incoming":
             raise CallError("an outgoing call cannot be answered: answer the call on the other phone")
         self._live("answer")
-        self._phone._request("answer", call=self.handle, code=int(code))
+        self._phone._request(wire.Answer(self.handle, int(code)))
 
     def decline(self, code: int = 486) -> None:
-        """Refuse an incoming call (486 Busy Here by default, 603 Decline, ...)."""
+        """Refuse an incoming call (486 Busy Here by default, 603 Decline, ...).
+
+        Taught in notebook 06.
+        """
         if self.direction != "incoming":
             raise CallError("an outgoing call cannot be declined: use hangup()")
         if not 300 <= code <= 699:
             raise CallError(f"status {code} does not refuse a call: use a code between 300 and 699, e.g. 486")
         self._live("decline")
-        self._phone._request("hangup", call=self.handle, code=int(code))
+        self._phone._request(wire.Hangup(self.handle, int(code)))
 
     def send_dtmf(self, digits: str) -> None:
         """Send DTMF digits as RFC 4733 telephone-events in the RTP stream.
@@ -217,11 +237,11 @@ class Call:
         """
         if not _DTMF_RE.match(digits or ""):
             raise CallError(f"DTMF digits {digits!r} are not valid: use 0-9, *, # and A-D")
-        if self.state != "CONFIRMED":
+        if self.state != CallState.CONFIRMED:
             raise CallError(f"the call is {self.state}, DTMF needs an answered call: wait('CONFIRMED') first")
-        self._phone._request("dtmf", call=self.handle, digits=digits)
+        self._phone._request(wire.SendDtmf(self.handle, digits))
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> CallStats:
         """RTP statistics of the call from pjsua2 (RTCP): packets, loss, jitter, codec.
 
         Keys: ``tx_packets, rx_packets, tx_bytes, rx_bytes, rx_lost, tx_lost`` (reported
@@ -232,23 +252,23 @@ class Call:
         Taught in notebook 06 (and 05 for the definitions).
         """
         if self._final_stats is not None:
-            return dict(self._final_stats)
-        if self.state == "DISCONNECTED":
+            return self._final_stats.copy()
+        if self.state == CallState.DISCONNECTED:
             self._wait_freed(REQUEST_TIMEOUT_S)
             if self._final_stats is not None:
-                return dict(self._final_stats)
+                return self._final_stats.copy()
         try:
-            return dict(self._phone._request("stats", call=self.handle))
+            return self._phone._request(wire.GetStats(self.handle))
         except CallError:
             self._wait_freed(REQUEST_TIMEOUT_S)
-            return dict(self._final_stats or {})
+            return self._final_stats.copy() if self._final_stats is not None else {}
 
     def recording(self) -> tuple[np.ndarray, int]:
         """What this phone heard: (int16 samples, sample rate). Complete once the call is over.
 
         Taught in notebook 06.
         """
-        if self.state == "DISCONNECTED":
+        if self.state == CallState.DISCONNECTED:
             self._wait_freed(REQUEST_TIMEOUT_S)
         if self.recording_path is None:
             raise CallError("this call has no recording: record=True is needed and the call must "
@@ -256,7 +276,7 @@ class Call:
         return read_wav(self.recording_path)
 
     def _live(self, what: str) -> None:
-        if self.state == "DISCONNECTED":
+        if self.state == CallState.DISCONNECTED:
             raise CallError(f"the call is over ({self.status} {self.reason}): it cannot {what}",
                             status=self.status, reason=self.reason)
 
@@ -320,44 +340,40 @@ class Phone:
                  audio: str | os.PathLike[str] = "silence", record: bool = True,
                  record_dir: str | os.PathLike[str] | None = None, rtp_port: int = DEFAULT_RTP_PORT,
                  codecs: tuple[str, ...] = ("PCMU", "PCMA"),
-                 on_incoming: Callable[[Call], Any] | None = None, expires: int = 300,
+                 on_incoming: Callable[[Call], object] | None = None, expires: int = 300,
                  start_timeout: float = START_TIMEOUT_S, bind_wait: float = 2.0,
                  transport: str = "udp", srtp: bool = False, ca_file: str | os.PathLike[str] | None = None,
                  lab_dir: str | os.PathLike[str] | None = None):
         self.config = config if config is not None else load_config()
         acc = account if isinstance(account, Account) else self.config.account(str(account))
         if password is not None:
-            from dataclasses import replace
-
             acc = replace(acc, password=str(password))
         self.account = acc
         self.address = address or acc.address
         self.port = acc.sip_port if port is None else int(port)
-        if transport not in ("udp", "tls"):
+        if transport not in SIP_TRANSPORTS:
             raise PhoneError(f"transport {transport!r} is not supported: use 'udp' or 'tls'")
-        self.transport = transport
+        self.transport: Transport = "tls" if transport == "tls" else "udp"
         self.srtp = bool(srtp)
-        pbx_port = self.config.webrtc.tls_port if transport == "tls" else self.config.pbx.port
+        pbx_port = self.config.webrtc.tls_port if self.transport == "tls" else self.config.pbx.port
         self.pbx = f"{self.config.pbx.host}:{pbx_port}"
         ca_path: Path | None = None
-        if transport == "tls":
-            from .pbx import Pbx
-
-            ca_path = Path(ca_file) if ca_file else Pbx(self.config, lab_dir=lab_dir).keys_dir / "ca.crt"
+        if self.transport == "tls":
+            ca_path = Path(ca_file) if ca_file else Pbx(self.config, lab_dir=lab_dir).keys_dir / CA_CERT_FILE
             if not ca_path.is_file():
                 raise PhoneError(f"the CA file {ca_path} was not found: SIP over TLS checks the PBX "
-                                 "certificate; start a TLS-enabled lab (vl.webrtc.start_webrtc_lab()) or pass ca_file=")
+                                 "certificate; start a TLS-enabled lab (vl.start_webrtc_lab()) or pass ca_file=")
         self.on_incoming = on_incoming
         self._cv = threading.Condition()
-        self._pending: dict[int, list[Any]] = {}
+        self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._calls: dict[int, Call] = {}
         self._incoming: list[Call] = []
-        self._orphans: dict[int, list[dict[str, Any]]] = {}
-        self._trace: list[dict[str, Any]] = []
+        self._orphans: dict[int, list[wire.CallEvent]] = {}
+        self._trace: list[TraceEntry] = []
         self._events: queue.Queue[Call | None] = queue.Queue()
         self._registered = False
-        self._reg: dict[str, Any] = {}
+        self._reg: wire.RegEvent | None = None
         self._dead = False
         self._closed = False
         self._proc: subprocess.Popen[bytes] | None = None
@@ -396,24 +412,22 @@ class Phone:
         self._dispatcher = threading.Thread(target=_dispatch_loop, args=(me, self._events),
                                             name=f"phone-{acc.name}-events", daemon=True)
         self._dispatcher.start()
-        init = {
-            "address": self.address, "port": self.port,
-            "pbx_host": self.config.pbx.host, "pbx_port": pbx_port,
-            "transport": transport, "srtp": self.srtp, "ca_file": str(ca_path) if ca_path else None,
-            "account": {"name": acc.name, "number": acc.number, "display_name": acc.display_name,
-                        "password": acc.password},
-            "audio": str(audio_path) if audio_path else None,
-            "record_dir": str(self.record_dir) if record else None,
-            "rtp_port": int(rtp_port), "codecs": list(codecs), "expires": int(expires),
-            "user_agent": "voiplab softphone (pjsua2)", "bind_wait": float(bind_wait),
-        }
+        init = wire.AgentConfig(
+            address=self.address, port=self.port, pbx_host=self.config.pbx.host, pbx_port=pbx_port,
+            transport=self.transport, srtp=self.srtp, ca_file=str(ca_path) if ca_path else None,
+            account=wire.AgentAccount(acc.name, acc.number, acc.display_name, acc.password),
+            audio=str(audio_path) if audio_path else None,
+            record_dir=str(self.record_dir) if record else None,
+            rtp_port=int(rtp_port), codecs=tuple(codecs), expires=int(expires),
+            user_agent=USER_AGENT, bind_wait=float(bind_wait),
+        )
         try:
-            info = self._request("init", timeout=start_timeout, config=init)
+            info = self._request(wire.Init(init), timeout=start_timeout)
         except PhoneError:
             self._kill()
             raise
-        self.sip_address = str(info["sip"])
-        self.pid = int(info["pid"])
+        self.sip_address = info.sip
+        self.pid = info.pid
         _LIVE[f"{self.address}:{self.port}"] = self
 
     # -- construction helpers ---------------------------------------------------
@@ -442,60 +456,63 @@ class Phone:
         return path.resolve()
 
     # -- agent I/O ------------------------------------------------------------
-    def _on_message(self, msg: dict[str, Any]) -> None:
+    def _on_message(self, msg: wire.Reply | wire.Event) -> None:
         with self._cv:
-            if "id" in msg:
-                slot = self._pending.get(int(msg["id"]))
+            if isinstance(msg, wire.Reply):
+                slot = self._pending.get(msg.id)
                 if slot is not None:
-                    slot[1] = msg
-                    slot[0] = True
+                    slot.reply = msg
             else:
                 self._on_event(msg)
             self._cv.notify_all()
 
-    def _on_event(self, ev: dict[str, Any]) -> None:
-        kind = ev.get("event")
-        if kind == "sip":
-            ev.pop("event")
-            self._trace.append(ev)
-        elif kind == "reg":
-            self._registered = bool(ev["registered"])
-            self._reg = ev
-        elif kind == "incoming":
-            call = Call(self, int(ev["call"]), "incoming", ev["remote"], ev.get("number", ""))
-            call.call_id = ev.get("call_id", "")
-            self._calls[call.handle] = call
-            self._incoming.append(call)
-            if self.on_incoming is not None:
-                self._events.put(call)
-        elif kind in ("call_state", "media", "dtmf", "call_freed"):
-            known = self._calls.get(int(ev["call"]))
-            if known is None:  # the reply creating the Call is not processed yet: keep for later
-                self._orphans.setdefault(int(ev["call"]), []).append(ev)
-                return
-            call = known
-            if kind == "call_state":
-                call.state = ev["state"]
-                call.status = int(ev["status"]) or call.status
-                call.reason = ev["reason"] or call.reason
-                call.call_id = ev.get("call_id") or call.call_id
-                if ev.get("remote"):
-                    call.remote = ev["remote"]
-                call.history.append((float(ev["time"]), call.state))
-            elif kind == "media":
-                call.media = {k: v for k, v in ev.items() if k not in ("event", "call")}
-                if ev.get("recording"):
-                    call.recording_path = Path(ev["recording"])
-            elif kind == "dtmf":
-                call.dtmf_received += str(ev["digit"])
-            else:
-                call._final_stats = ev.get("stats") or {}
+    def _on_event(self, ev: wire.Event) -> None:
+        match ev:
+            case wire.SipEvent():
+                self._trace.append(ev.entry)
+            case wire.RegEvent():
+                self._registered = ev.registered
+                self._reg = ev
+            case wire.IncomingEvent():
+                call = Call(self, ev.call, "incoming", ev.remote, ev.number)
+                call.call_id = ev.call_id
+                self._calls[call.handle] = call
+                self._incoming.append(call)
+                if self.on_incoming is not None:
+                    self._events.put(call)
+            case wire.CallStateEvent() | wire.MediaEvent() | wire.DtmfEvent() | wire.CallFreedEvent():
+                self._on_call_event(ev)
+            case wire.ByeEvent():
+                pass  # the agent exits: the reader thread sees its stdout close
+
+    def _on_call_event(self, ev: wire.CallEvent) -> None:
+        call = self._calls.get(ev.call)
+        if call is None:  # the reply creating the Call is not processed yet: keep for later
+            self._orphans.setdefault(ev.call, []).append(ev)
+            return
+        match ev:
+            case wire.CallStateEvent():
+                call.state = ev.state
+                call.status = ev.status or call.status
+                call.reason = ev.reason or call.reason
+                call.call_id = ev.call_id or call.call_id
+                if ev.remote:
+                    call.remote = ev.remote
+                call.history.append((ev.time, ev.state))
+            case wire.MediaEvent():
+                call.media = ev
+                if ev.recording:
+                    call.recording_path = Path(ev.recording)
+            case wire.DtmfEvent():
+                call.dtmf_received += ev.digit
+            case wire.CallFreedEvent():
+                call._final_stats = ev.stats
                 call._freed = True
                 self._calls.pop(call.handle, None)
 
-    def _send(self, msg: dict[str, Any]) -> None:
+    def _send(self, line: str) -> None:
         assert self._proc is not None and self._proc.stdin is not None
-        data = (json.dumps(msg) + "\n").encode()
+        data = line.encode()
         with self._write_lock:
             try:
                 self._proc.stdin.write(data)
@@ -527,37 +544,40 @@ class Phone:
         return (f"the phone agent of {self.account.name} (pid {self._proc.pid if self._proc else '?'}) "
                 f"died ({how}): create a new Phone to go on.{tail}")
 
-    def _request(self, cmd: str, timeout: float = REQUEST_TIMEOUT_S, **args: Any) -> Any:
+    def _request(self, command: wire.Command[R], timeout: float = REQUEST_TIMEOUT_S) -> R:
+        """Send ``command`` to the agent and wait for its reply; returns the typed result.
+
+        Raises:
+            PhoneError (or its RegistrationError/CallError): the agent failed the command,
+                did not answer within ``timeout`` seconds, or died (PhoneDied).
+        """
         self._check_alive()
         req_id = next(self._ids)
-        slot: list[Any] = [False, None]
+        slot = _Pending()
         with self._cv:
             self._pending[req_id] = slot
         try:
-            self._send({"id": req_id, "cmd": cmd, **args})
+            self._send(wire.encode_request(req_id, command))
             deadline = time.monotonic() + timeout
             with self._cv:
-                while not slot[0]:
+                while slot.reply is None:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise PhoneError(f"the phone agent of {self.account.name} did not answer {cmd!r} within "
-                                         f"{timeout:g} s: close this Phone and create a new one")
+                        raise PhoneError(f"the phone agent of {self.account.name} did not answer {command.NAME!r} "
+                                         f"within {timeout:g} s: close this Phone and create a new one")
                     if self._dead or (self._proc is not None and self._proc.poll() is not None):
                         self._check_alive(force=True)
                     self._cv.wait(min(left, 0.1))
         finally:
             with self._cv:
                 self._pending.pop(req_id, None)
-        reply = slot[1]
-        if reply.get("ok"):
-            return reply.get("result")
-        err = reply.get("error") or {}
-        kind, message = err.get("kind"), err.get("message") or f"{cmd} failed"
-        if kind == "RegistrationError":
-            raise RegistrationError(message, status=err.get("status"))
-        if kind == "CallError":
-            raise CallError(message, status=err.get("status"), reason=err.get("reason") or "")
-        raise PhoneError(message)
+        reply = slot.reply
+        if reply.ok:
+            return wire.decode_result(command, reply.result)
+        failure = reply.error or wire.AgentFailure(wire.ErrorKind.PHONE, "")
+        if not failure.message:  # a registration failure: register() words it from the status
+            failure = replace(failure, message=f"{command.NAME} failed")
+        raise failure.to_exception()
 
     # -- public API -------------------------------------------------------------
     def __repr__(self) -> str:
@@ -567,7 +587,7 @@ class Phone:
             state = "agent dead"
         else:
             state = "registered" if self._registered else "not registered"
-        live = [c for c in self._calls.values() if c.state != "DISCONNECTED"]
+        live = [c for c in self._calls.values() if c.state != CallState.DISCONNECTED]
         calls = f", {len(live)} call{'s' if len(live) != 1 else ''}" if live else ""
         return (f"Phone({self.account.name}/{self.account.number} at {self.address}:{self.port} -> {self.pbx}, "
                 f"{state}{calls})")
@@ -581,7 +601,7 @@ class Phone:
     def calls(self) -> list[Call]:
         """The calls of this phone that are not over yet."""
         with self._cv:
-            return [c for c in self._calls.values() if c.state != "DISCONNECTED"]
+            return [c for c in self._calls.values() if c.state != CallState.DISCONNECTED]
 
     def register(self, timeout: float = REGISTER_TIMEOUT_S) -> Registration:
         """REGISTER to the PBX (the 401 digest challenge is answered with the password).
@@ -597,28 +617,28 @@ class Phone:
         """
         acc = self.account
         try:
-            r = self._request("register", timeout=timeout + 3.0, reg_timeout=timeout)
+            r = self._request(wire.Register(timeout), timeout=timeout + 3.0)
         except RegistrationError as e:
-            raise RegistrationError(self._registration_message(e.status, str(e)), status=e.status) from None
-        return Registration(int(r["status"]), str(r["reason"]), int(r["expires"]),
-                            f"<sip:{acc.name}@{self.sip_address}>")
+            raise RegistrationError(self._registration_message(e.status), status=e.status) from None
+        return Registration(r.status, r.reason, r.expires, f"<sip:{acc.name}@{self.sip_address}>")
 
-    def _registration_message(self, status: int | None, reason: str) -> str:
+    def _registration_message(self, status: int | None) -> str:
         who = f"the registration of {self.account.name}/{self.account.number} to {self.pbx}"
+        last_reason = self._reg.reason if self._reg is not None else ""
         if status is None:
             return (f"{who} timed out: no answer from the PBX (like a 408 Request Timeout); is Asterisk "
                     f"running? start it with vl.Pbx().start() or check [pbx] host in lab.toml")
         if status in (401, 407):
-            return (f"{who} was refused with {status} {self._reg.get('reason') or 'Unauthorized'}: the PBX "
+            return (f"{who} was refused with {status} {last_reason or 'Unauthorized'}: the PBX "
                     f"rejected the digest response, the password of {self.account.name} is wrong")
         if status == 403:
             return f"{who} was refused with 403 Forbidden: the user name or password is wrong, check the account"
         if status == 404:
             return f"{who} was refused with 404 Not Found: the PBX does not know {self.account.name}, check the account"
         if status in (408, 503):
-            return (f"{who} failed with {status} {self._reg.get('reason', '')}: the PBX at {self.pbx} is "
+            return (f"{who} failed with {status} {last_reason}: the PBX at {self.pbx} is "
                     "unreachable, start it with vl.Pbx().start()")
-        return f"{who} failed with {status} {self._reg.get('reason', '')}: see phone.trace()"
+        return f"{who} failed with {status} {last_reason}: see phone.trace()"
 
     def unregister(self, timeout: float = 5.0) -> None:
         """Remove the registration (REGISTER with Expires: 0).
@@ -629,9 +649,9 @@ class Phone:
         Taught in notebook 03.
         """
         try:
-            self._request("unregister", timeout=timeout + 3.0, reg_timeout=timeout)
+            self._request(wire.Unregister(timeout), timeout=timeout + 3.0)
         except RegistrationError as e:
-            raise RegistrationError(self._registration_message(e.status, str(e)), status=e.status) from None
+            raise RegistrationError(self._registration_message(e.status), status=e.status) from None
 
     def call(self, number: str) -> Call:
         """Call a number of the dial plan (``"5001"``) or a SIP URI; returns at once.
@@ -650,12 +670,12 @@ class Phone:
         if not self.registered:
             self._check_alive()
             raise PhoneError(f"the phone {self.account.name} is not registered: call phone.register() first")
-        r = self._request("call", number=number)
+        r = self._request(wire.Dial(number))
         with self._cv:
-            call = Call(self, int(r["call"]), "outgoing", r["uri"], number)
+            call = Call(self, r.call, "outgoing", r.uri, number)
             self._calls[call.handle] = call
             for ev in self._orphans.pop(call.handle, []):
-                self._on_event(ev)
+                self._on_call_event(ev)
         return call
 
     def wait_incoming(self, timeout: float = 30.0) -> Call:
@@ -677,16 +697,17 @@ class Phone:
                 self._cv.wait(min(left, 0.1))
             return self._incoming.pop(0)
 
-    def trace(self) -> list[dict[str, Any]]:
-        """Every SIP message this phone sent and received.
+    def trace(self) -> list[TraceEntry]:
+        """Every SIP message this phone sent and received, oldest first.
 
-        Each is a dict ``{"time", "direction": "tx"|"rx", "local", "remote", "transport", "raw"}``
-        (time in wall-clock seconds, addresses as ``"ip:port"``).
+        Each is a :class:`~voiplab.core.flow.TraceEntry` (a dict) ``{"time", "direction":
+        "tx"|"rx", "local", "remote", "transport", "raw"}`` (time in wall-clock seconds,
+        addresses as ``"ip:port"``); ``vl.Flow.from_trace(phone.trace())`` draws the flow.
 
         Taught in notebook 03 (the REGISTER / 401 / REGISTER / 200 exchange).
         """
         with self._cv:
-            return [dict(m) for m in self._trace]
+            return [m.copy() for m in self._trace]
 
     def clear_trace(self) -> None:
         """Forget the SIP messages seen so far."""
@@ -707,7 +728,7 @@ class Phone:
         proc = self._proc
         if proc is not None and proc.poll() is None and not self._dead:
             with contextlib.suppress(PhoneError):
-                self._request("shutdown", timeout=timeout)
+                self._request(wire.Shutdown(), timeout=timeout)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout)
         self._kill()
@@ -751,8 +772,9 @@ def _read_loop(ref: weakref.ref[Phone], proc: subprocess.Popen[bytes], cv: threa
     assert proc.stdout is not None
     for raw in proc.stdout:
         try:
-            msg = json.loads(raw)
-        except ValueError:
+            msg = wire.decode_message(raw)
+        except ProtocolError as e:
+            print(f"voiplab phone: ignored a bad agent message ({e})", file=sys.stderr)
             continue
         phone = ref()
         if phone is None:

@@ -40,7 +40,7 @@ def ladder_figure(flow: Flow, **kwargs: Any) -> Any:
     For scripts and the command line: nothing global is touched. Keyword arguments go to
     :func:`ladder`.
     """
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: loaded by the first figure, not by 'import voiplab'
 
     messages = flow.messages[: kwargs.get("max_messages")] if kwargs.get("max_messages") else flow.messages
     hosts = {address for m in messages for address in (m.src, m.dst)}
@@ -107,7 +107,7 @@ def ladder(
                 hosts.append(address)
     rows = len(messages) + (1 if left_out else 0)
     if ax is None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # matplotlib: loaded by the first figure, not by 'import voiplab'
 
         _, ax = plt.subplots(figsize=figure_size(len(hosts), rows), layout="constrained")
     assert ax is not None

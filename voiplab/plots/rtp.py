@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..core.g711 import SAMPLE_RATE
+from ..core.rtpstats import FLAG_WRONG_SEQUENCE
 
 __all__ = [
     "plot_delta_histogram",
@@ -27,7 +28,7 @@ def _axes(ax: Any, figsize: tuple[float, float] = (8, 3)) -> Any:
     """``ax``, or the Axes of a new figure (shown inline by Jupyter, like every plot here)."""
     if ax is not None:
         return ax
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: loaded by the first plot, not by 'import voiplab'
 
     _fig, new_ax = plt.subplots(figsize=figsize, layout="constrained")
     return new_ax
@@ -61,8 +62,6 @@ def plot_delta_histogram(stream: Any, ax: Any = None, bins: int = 50) -> Any:
 
 def plot_sequence(stream: Any, ax: Any = None) -> Any:
     """Sequence number (unwrapped) vs arrival time; wrong-sequence packets in red. Taught in notebook 05."""
-    from ..core.rtp import FLAG_WRONG_SEQUENCE
-
     ax = _axes(ax)
     seq = np.asarray(stream.sequence_number, dtype=np.int64)
     step = np.zeros(len(seq), dtype=np.int64)

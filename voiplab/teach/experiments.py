@@ -48,10 +48,11 @@ from ..capture.streams import streams
 from ..capture.wav import read_wav
 from ..config import LabConfig, load_config
 from ..core.flow import Flow, FlowCall, TraceEntry
-from ..core.rtp import RtpStream, StreamStats
-from ..devices.alcatel import SimulatedAlcatel
+from ..core.rtpstats import RtpStream, StreamStats
+from ..devices.alcatel import AlcatelCallRecord, SimulatedAlcatel
 from ..devices.lab import Lab
 from ..devices.phone import Call, Phone, Registration
+from ..devices.wire import CallStats
 from ..errors import CallError, CaptureError, PhoneError, RegistrationError, VoipLabError
 from .explain import AuthExchange, StreamsTable, auth_exchange
 
@@ -114,7 +115,7 @@ class Experiment:
     trace: list[TraceEntry]
     streams: list[RtpStream] | None
     recording: tuple[np.ndarray, int] | None
-    call_stats: dict[str, Any] | None
+    call_stats: CallStats | None
     roles: dict[str, str]
     pbx: str
     capture_method: str | None = None
@@ -122,7 +123,7 @@ class Experiment:
     call_id: str = ""
     registration: Registration | None = None
     error: str = ""
-    remote: dict[str, Any] = field(default_factory=dict)
+    remote: AlcatelCallRecord = field(default_factory=lambda: AlcatelCallRecord())
     remote_recording: tuple[np.ndarray, int] | None = None
     dtmf_sent: str = ""
 
@@ -442,62 +443,83 @@ def record_call(lab: Lab | LabConfig | None = None, caller: str = "rpi", number:
     """
     config = _config_of(lab)
     acc = config.account(caller)
-    name = f"call {acc.name} -> {number}"
     sim = _alcatel_for(config, number)
     callee_phone: Phone | None = None
     if sim is None:
         target = next((a for a in config.accounts if number in (a.number, a.name)), None)
         if target is not None and target.name != acc.name and not (target.name == "alcatel" and not config.is_local):
-            callee_phone = Phone(target.name, config, audio="tone:1000",
-                                 on_incoming=lambda c: c.answer())
-            callee_phone.register()
-    if sim is not None:
-        _wait_idle(sim)
-    phone = Phone(acc.name, config, audio=audio)
-    recorder: _Recorder | None = None
-    try:
-        phone.register()
-        time.sleep(QUALIFY_SETTLE_S)  # Asterisk's qualify OPTIONS follows the registration
-        phone.clear_trace()
-        recorder = _Recorder(config, name, capture, interface)
-        call = phone.call(number)
+            callee_phone = Phone(target.name, config, audio="tone:1000", on_incoming=lambda c: c.answer())
+    with _CallSession(config, f"call {acc.name} -> {number}", acc.name, audio, capture, interface,
+                      sim, callee_phone) as session:
+        call = session.phone.call(number)
         call.wait("CONFIRMED", timeout=answer_timeout)
-        _wait_answered(call, phone, sim, callee_phone, answer_timeout)
+        _wait_answered(call, session.phone, sim, callee_phone, answer_timeout)
         start = time.monotonic()
         if dtmf:
             time.sleep(DTMF_DELAY_S)
             call.send_dtmf(dtmf)
         time.sleep(max(0.0, seconds - (time.monotonic() - start)))
-        remote, pcap, trace, recording, stats = _hang_up(call, phone, sim, callee_phone, recorder)
-    except BaseException:
-        if recorder is not None:
-            recorder.abort()
-        raise
-    finally:
-        phone.close()
-        if callee_phone is not None:
-            callee_phone.close()
-    return _finish(name, config, recorder, pcap, trace, recording=recording, call_stats=stats,
-                   call_id=call.call_id, remote=remote, remote_recording=_wav_or_none(remote.get("recording")),
-                   dtmf_sent=dtmf)
+        return session.finish(call, dtmf_sent=dtmf)
 
 
-def _hang_up(call: Call, phone: Phone, sim: SimulatedAlcatel | None, other_phone: Phone | None,
-             recorder: _Recorder) -> tuple[dict[str, Any], Path | None, list[TraceEntry],
-                                           tuple[np.ndarray, int] | None, dict[str, Any]]:
-    """Hang up ``call``, wait for the other side, stop the capture; what the experiment keeps."""
-    call.hangup()
-    call.wait("DISCONNECTED", timeout=10)
-    remote: dict[str, Any] = {}
-    if sim is not None:
-        remote = sim.wait_call_ended(timeout=10)
-    elif other_phone is not None:
-        _wait(lambda: not other_phone.calls, 5.0)
-    pcap = recorder.stop()
-    return remote, pcap, phone.trace(), _recording_of(call), call.stats()
+class _CallSession:
+    """One recorded call: the student's phone registered (not captured), the capture, the other side.
+
+    ``with`` it: on any error the capture is stopped and every phone closed; :meth:`finish`
+    hangs up, waits for the other side and builds the :class:`Experiment`.
+    """
+
+    def __init__(self, config: LabConfig, name: str, account: str, audio: str, capture: bool | None,
+                 interface: str | None, sim: SimulatedAlcatel | None, other_phone: Phone | None) -> None:
+        self.config, self.name, self.sim, self.other_phone = config, name, sim, other_phone
+        self.capture, self.interface = capture, interface
+        self.account, self.audio = account, audio
+        self.recorder: _Recorder | None = None
+
+    def __enter__(self) -> _CallSession:
+        try:
+            if self.other_phone is not None:
+                self.other_phone.register()
+            if self.sim is not None:
+                _wait_idle(self.sim)
+            self.phone = Phone(self.account, self.config, audio=self.audio)
+            self.phone.register()
+            time.sleep(QUALIFY_SETTLE_S)  # Asterisk's qualify OPTIONS follows the registration
+            self.phone.clear_trace()
+            self.recorder = _Recorder(self.config, self.name, self.capture, self.interface)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def finish(self, call: Call, **extra: Any) -> Experiment:
+        """Hang up ``call``, wait for the other side, stop the capture; the experiment."""
+        assert self.recorder is not None
+        call.hangup()
+        call.wait("DISCONNECTED", timeout=10)
+        remote: AlcatelCallRecord = {}
+        if self.sim is not None:
+            remote = self.sim.wait_call_ended(timeout=10)
+        elif self.other_phone is not None:
+            other = self.other_phone
+            _wait(lambda: not other.calls, 5.0)
+        pcap = self.recorder.stop()
+        return _finish(self.name, self.config, self.recorder, pcap, self.phone.trace(), recording=_recording_of(call),
+                       call_stats=call.stats(), call_id=call.call_id, remote=remote,
+                       remote_recording=_wav_or_none(remote.get("recording")), **extra)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.recorder is not None:
+            self.recorder.abort()
+        phone = getattr(self, "phone", None)
+        if phone is not None:
+            phone.close()
+        if self.other_phone is not None:
+            self.other_phone.close()
 
 
-def _wait_answered(call: Call, phone: Phone, sim: SimulatedAlcatel | None, callee_phone: Phone | None, timeout: float) -> None:
+def _wait_answered(call: Call, phone: Phone, sim: SimulatedAlcatel | None, callee_phone: Phone | None,
+                   timeout: float) -> None:
     """Wait until the *callee* answered (Asterisk already answered the caller: Answer(500))."""
     if sim is not None:
         try:
@@ -531,8 +553,8 @@ def _wav_or_none(path: str | None) -> tuple[np.ndarray, int] | None:
         return None
 
 
-def record_incoming_call(lab: Lab | LabConfig | None = None, from_: str = "alcatel", to: str = "rpi", seconds: float = 4.0,
-                         audio: str = "tone:440", *, capture: bool | None = None,
+def record_incoming_call(lab: Lab | LabConfig | None = None, from_: str = "alcatel", to: str = "rpi",
+                         seconds: float = 4.0, audio: str = "tone:440", *, capture: bool | None = None,
                          interface: str | None = None) -> Experiment:
     """The other direction (chapter 5 of the report): ``from_`` calls ``to``, which answers.
 
@@ -548,43 +570,20 @@ def record_incoming_call(lab: Lab | LabConfig | None = None, from_: str = "alcat
     config = _config_of(lab)
     acc = config.account(to)
     caller_acc = config.account(from_)
-    name = f"call {caller_acc.name} -> {acc.number} ({acc.name})"
     sim = _alcatel_for(config, caller_acc.number)
-    caller_phone: Phone | None = None
-    if sim is None:
-        caller_phone = Phone(caller_acc.name, config, audio="tone:1000")
-        caller_phone.register()
-    else:
-        _wait_idle(sim)
-    phone = Phone(acc.name, config, audio=audio)
-    recorder: _Recorder | None = None
-    try:
-        phone.register()
-        time.sleep(QUALIFY_SETTLE_S)  # Asterisk's qualify OPTIONS follows the registration
-        phone.clear_trace()
-        recorder = _Recorder(config, name, capture, interface)
+    caller_phone = Phone(caller_acc.name, config, audio="tone:1000") if sim is None else None
+    with _CallSession(config, f"call {caller_acc.name} -> {acc.number} ({acc.name})", acc.name, audio, capture,
+                      interface, sim, caller_phone) as session:
         if sim is not None:
             sim.call(acc.number)
-        else:
-            assert caller_phone is not None
+        elif caller_phone is not None:
             caller_phone.call(acc.number)
-        incoming = phone.wait_incoming(timeout=ANSWER_TIMEOUT_S)
+        incoming = session.phone.wait_incoming(timeout=ANSWER_TIMEOUT_S)
         incoming.answer()
         incoming.wait("CONFIRMED", timeout=10)
-        _wait(lambda: _received_reinvite(phone, 0), 1.0)
+        _wait(lambda: _received_reinvite(session.phone, 0), 1.0)
         time.sleep(seconds)
-        remote, pcap, trace, recording, stats = _hang_up(incoming, phone, sim, caller_phone, recorder)
-    except BaseException:
-        if recorder is not None:
-            recorder.abort()
-        raise
-    finally:
-        phone.close()
-        if caller_phone is not None:
-            caller_phone.close()
-    return _finish(name, config, recorder, pcap, trace, recording=recording, call_stats=stats,
-                   call_id=incoming.call_id, remote=remote,
-                   remote_recording=_wav_or_none(remote.get("recording")))
+        return session.finish(incoming)
 
 
 def from_pcap(path: str | Path, lab: Lab | LabConfig | None = None, name: str | None = None) -> Experiment:

@@ -24,7 +24,7 @@ import numpy as np
 from ..core.dtmf import Digit, digits
 from ..core.flow import CallLeg, Flow, FlowCall, FlowMessage
 from ..core.quality import QualityEstimate, estimate
-from ..core.rtp import RtpStream, StreamStats
+from ..core.rtpstats import RtpStream, StreamStats
 from ..core.sdp import MediaDescription
 from ..errors import VoipLabError
 
@@ -476,8 +476,8 @@ def quality_table(source: Recorded | Sequence[StreamStats | RtpStream], **option
 
     Taught in notebook 05.
     """
-
-    stats = source.stream_stats if isinstance(source, Recorded) else [getattr(s, "stats", s) for s in source]
+    stats = (source.stream_stats if isinstance(source, Recorded)
+             else [s.stats if isinstance(s, RtpStream) else s for s in source])
     rows = []
     for s in stats:
         codec = str(s.payload).split(",")[0].strip()

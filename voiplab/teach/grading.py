@@ -39,13 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from ..capture.streams import streams
-from ..capture.tshark import tshark_rtp_streams
+from ..capture.tshark import TsharkRow, tshark_rtp_streams
 from ..config import load_config
 from ..core.audio import dominant_frequency
 from ..core.digest import Challenge, compute_response
 from ..core.flow import format_address, split_address
 from ..core.g711 import SAMPLE_RATE
-from ..core.rtp import RtpStream, StreamStats
+from ..core.rtpstats import RtpStream, StreamStats
 from ..core.sip import AuthHeader
 from ..errors import VoipLabError
 from .experiments import Experiment, from_pcap
@@ -200,7 +200,7 @@ def _check_metadata(nb: Mapping[str, Any], name: str) -> None:
 
 def _read(path: str | os.PathLike[str]) -> Any:
     try:
-        import nbformat
+        import nbformat  # nbformat: only when a notebook is released or graded
     except ImportError:  # pragma: no cover - nbformat comes with jupyterlab
         raise VoipLabError("nbformat is not installed: pip install nbformat (it comes with jupyterlab)") from None
     try:
@@ -230,7 +230,7 @@ def release(source_nb: str | os.PathLike[str], out_nb: str | os.PathLike[str]) -
 
     Taught in the exercises notebook.
     """
-    import nbformat
+    import nbformat  # nbformat: only when a notebook is released or graded
 
     nb = _read(source_nb)
     name = Path(source_nb).name
@@ -434,6 +434,7 @@ def grade(student_nb: str | os.PathLike[str], source_nb: str | os.PathLike[str] 
     Taught in the exercises notebook.
     """
     try:
+        # nbclient/nbformat: only when a submission is graded (a kernel is started)
         import nbclient
         import nbformat
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -681,7 +682,7 @@ def expected_stream_stats(source: Experiment | str | os.PathLike[str], src: str 
 
 
 def tshark_stream_row(source: Experiment | str | os.PathLike[str], src: str = "alcatel",
-                      dst: str = "rpi") -> dict[str, Any] | None:
+                      dst: str = "rpi") -> TsharkRow | None:
     """tshark's ``rtp,streams`` row of the longest stream ``src`` -> ``dst``, or ``None`` without tshark.
 
     Taught in the exercises notebook (exercise 5: Wireshark as the reference).

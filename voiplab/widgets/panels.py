@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..devices.alcatel import SimulatedAlcatel
-from ..errors import CallError, PhoneDied, PhoneError, VoipLabError
+from ..devices.alcatel import AlcatelStatus, SimulatedAlcatel
 from ..devices.phone import Call, Phone
+from ..devices.wire import CallStats
+from ..errors import CallError, PhoneDied, PhoneError, VoipLabError
 
 if TYPE_CHECKING:
     from ..devices.lab import Lab
@@ -88,7 +89,7 @@ def _button(description: str, tooltip: str, style: str = "", width: str = "7.5em
                     layout=w.Layout(width=width))
 
 
-def _format_stats(stats: dict[str, Any], duration: float) -> str:
+def _format_stats(stats: CallStats, duration: float) -> str:
     """One line of RTP statistics: codec, packets each way, loss, jitter, duration."""
     rx, tx = int(stats.get("rx_packets", 0)), int(stats.get("tx_packets", 0))
     lost = int(stats.get("rx_lost", 0))
@@ -147,7 +148,7 @@ class PhonePanel:
         self.phone = phone
         self.stats_interval = float(stats_interval)
         self.call: Call | None = None
-        self.last_stats: dict[str, Any] = {}
+        self.last_stats: CallStats = {}
         self.dtmf_sent = ""
         self.errors: list[str] = []
         self.log_lines: list[str] = []
@@ -595,7 +596,7 @@ class AlcatelPanel:
         refresh: seconds between two status refreshes.
 
     Attributes:
-        last_status: the last ``SimulatedAlcatel.status()`` shown (``{}`` if unreachable).
+        last_status: the last ``SimulatedAlcatel.status()`` shown (``None`` if unreachable).
         errors: every error message shown, oldest first.
 
     Taught in notebook 06.
@@ -606,7 +607,7 @@ class AlcatelPanel:
         self.alcatel: SimulatedAlcatel | None = (lab if isinstance(lab, SimulatedAlcatel)
                                                  else lab.simulated_alcatel)
         self.refresh_s = float(refresh)
-        self.last_status: dict[str, Any] = {}
+        self.last_status: AlcatelStatus | None = None
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -645,7 +646,9 @@ class AlcatelPanel:
         self._thread.start()
 
     def __repr__(self) -> str:
-        current = (self.last_status.get("current") or {}).get("state", "idle") if self.last_status else "unknown"
+        status = self.last_status
+        current = ("unknown" if status is None
+                   else (status["current"] or {}).get("state", "idle"))
         return f"AlcatelPanel({current})"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -698,7 +701,7 @@ class AlcatelPanel:
             st = self.alcatel.status()
         except VoipLabError as e:
             with self._lock:
-                self.last_status = {}
+                self.last_status = None
             self.status_line.value = _span(str(e), _BAD)
             self.call_button.disabled = self.hangup_button.disabled = True
             return
@@ -755,7 +758,7 @@ def _alcatel_loop(ref: weakref.ref[AlcatelPanel], stop: threading.Event) -> None
             return
         with contextlib.suppress(Exception):
             panel.refresh()
-        pause = panel.refresh_s / 2 if panel.last_status.get("current") else panel.refresh_s
+        pause = panel.refresh_s / 2 if panel.last_status and panel.last_status["current"] else panel.refresh_s
         del panel
         stop.wait(pause)
 

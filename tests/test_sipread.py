@@ -1,31 +1,45 @@
-"""Tests of voiplab.capture.sipread: pcap/pcapng reading (checked against tshark), the scapy SIP layer,
-phone traces, live capture and the ``voiplab flow`` command."""
+"""Tests of voiplab.capture.sipread: SIP read from pcap/pcapng files (checked against tshark), phone
+traces against captures, and the ``voiplab flow`` command."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import json
-import socket
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import require
+from capture_files import (
+    ETHERTYPE_IPV6,
+    bsd_loopback,
+    epb,
+    ethernet,
+    idb,
+    invite_ipv4,
+    invite_ipv6,
+    lab_ip_packets,
+    pb,
+    shb,
+    sll,
+    tshark_fields,
+    write_pcap,
+)
 from scapy.layers.inet import IP, TCP, UDP, fragment
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import PcapNgWriter, wrpcap
-from synthetic_sip import SYNTHETIC_PCAP, all_packets, call_packets, write_pcap
+from synthetic_sip import SYNTHETIC_PCAP, all_packets, call_packets
+from synthetic_sip import write_pcap as write_synthetic_pcap
 
+from voiplab.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LOOP, LINKTYPE_NULL, LINKTYPE_RAW
+from voiplab.capture.sipread import looks_like_sip, read_flow, read_sip
 from voiplab.cli import flow as _cli_flow
-from voiplab.capture.layers import SIP
-from voiplab.capture.live import LiveCapture
-from voiplab.capture.sipread import looks_like_sip, read_flow, read_packets, read_sip
-from voiplab.errors import CaptureError
 from voiplab.core.flow import Flow
 from voiplab.core.sip import SipMessage
+from voiplab.errors import CaptureError
+from voiplab.teach.samples import sample_capture
 
 REAL_CAPTURES = ["register_401.pcap", "call_rpi_to_alcatel.pcap", "call_alcatel_to_rpi.pcap"]
 TSHARK_FIELDS = [
@@ -107,7 +121,7 @@ def test_synthetic_capture_matches_tshark(tshark: str) -> None:
 def test_synthetic_pcap_is_up_to_date(tmp_path: Path) -> None:
     """Does tests/data/synthetic_call.pcap equal what tests/synthetic_sip.py generates?"""
     fresh = tmp_path / "fresh.pcap"
-    write_pcap(fresh, all_packets())
+    write_synthetic_pcap(fresh, all_packets())
     assert fresh.read_bytes() == SYNTHETIC_PCAP.read_bytes()
 
 
@@ -202,11 +216,11 @@ def test_ipv4_fragments_are_reassembled(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "capture file '{path}' cannot be read (No such file or directory): check the path"),
+        (None, "capture file '{path}' cannot be read (No such file or directory): check the path and permissions"),
         (
             b"hello world",
-            "capture file '{path}' is not a pcap or pcapng file (magic 68656c6c): "
-            "save it from Wireshark/tcpdump as pcap or pcapng",
+            "capture file '{path}' is not a pcap or pcapng file (it starts with 0x68656c6c): "
+            "open a file written by tcpdump, dumpcap, Wireshark or voiplab",
         ),
     ],
 )
@@ -216,30 +230,8 @@ def test_bad_files(tmp_path: Path, content: bytes | None, message: str) -> None:
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(CaptureError) as info:
-        list(read_packets(path))
+        read_sip(path)
     assert str(info.value) == message.format(path=path)
-
-
-def test_scapy_layer_is_bound_and_shows_headers() -> None:
-    """Does scapy decode UDP port 5060 as SIP, and does show() list the parsed headers?"""
-    from scapy.utils import rdpcap
-
-    packet = rdpcap(str(SYNTHETIC_PCAP))[1]
-    assert packet.haslayer(SIP)
-    assert packet[SIP].message.status == 401
-    shown = packet.show(dump=True)
-    assert "###[ SIP ]###" in shown
-    assert "WWW-Authenticate" in shown and 'realm="asterisk"' in shown
-    assert packet.summary().endswith("SIP 401 Unauthorized (CSeq 28571 REGISTER)")
-
-
-def test_scapy_layer_builds_from_a_message() -> None:
-    """Can an OPTIONS be crafted as IP()/UDP()/SIP(message) and dissected back?"""
-    options = SipMessage.request("OPTIONS", "sip:127.0.0.80", [("Call-ID", "abc"), ("CSeq", "1 OPTIONS")])
-    packet = IP(dst="127.0.0.80") / UDP(sport=5060, dport=5060) / SIP(options)
-    again = IP(bytes(packet))
-    assert again[SIP].message == options
-    assert "SIP OPTIONS" in again.summary()
 
 
 def trace_of_rpi(packets: list) -> list[dict[str, object]]:
@@ -300,65 +292,6 @@ def test_flow_from_pcap() -> None:
     assert len(flow) == 30 and len(flow.calls) == 1
 
 
-def test_live_capture_refused_without_privileges(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without capture privileges, does start() fail before doing anything, naming the fixes?"""
-    from voiplab.capture import live as capture
-
-    monkeypatch.setattr(capture, "capture_methods", lambda: [])
-    live = LiveCapture("lo", addresses=["127.0.0.80"])
-    with pytest.raises(CaptureError) as info:
-        live.start()
-    assert str(info.value) == (
-        "live capture is not permitted for this user: run as root; or give dumpcap the capture "
-        "capabilities (sudo setcap cap_net_raw,cap_net_admin=eip /usr/bin/dumpcap) and add your user "
-        "to the wireshark group (sudo usermod -aG wireshark $USER, then log in again); or use the "
-        "phone's trace() with vl.Flow.from_trace()"
-    )
-    assert not live.running and live.path is None
-    with pytest.raises(CaptureError, match="^live capture with tcpdump is not permitted here: run as root"):
-        LiveCapture(method="tcpdump").start()
-    with pytest.raises(CaptureError, match="^live capture is not running: call start\\(\\) first$"):
-        live.stop()
-
-
-def test_bpf_filter() -> None:
-    """Is the BPF filter built from the addresses and ports?"""
-    assert LiveCapture("lo", ["127.0.0.80", "127.0.0.82"], [5060]).filter == (
-        "(host 127.0.0.80 or host 127.0.0.82) and (port 5060)"
-    )
-    assert LiveCapture("lo").filter == ""
-
-
-@pytest.mark.root
-@pytest.mark.parametrize("method", ["tcpdump", "dumpcap", "scapy"])
-def test_live_capture_on_loopback(tmp_path: Path, method: str) -> None:
-    """Does a live capture on lo record an OPTIONS sent to the PBX address?"""
-    from voiplab.capture import live as capture
-
-    require(method in capture.capture_methods(), f"{method} capture",
-            "run the tests as root (CI does) with tcpdump and dumpcap installed")
-    options = SipMessage.request(
-        "OPTIONS",
-        "sip:127.0.0.80",
-        [
-            ("Via", "SIP/2.0/UDP 127.0.0.99:5099;branch=z9hG4bKlive"),
-            ("Call-ID", f"live-{method}"),
-            ("CSeq", "1 OPTIONS"),
-        ],
-    )
-    live = LiveCapture(
-        "lo", addresses=["127.0.0.99"], ports=[5060], path=tmp_path / "live.pcap", method=method
-    )
-    with live:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.0.0.99", 5099))
-            sock.sendto(bytes(options), ("127.0.0.80", 5060))
-        time.sleep(0.2)
-    messages = [m for m in read_sip(tmp_path / "live.pcap") if m.call_id == f"live-{method}"]
-    assert len(messages) == 1
-    assert (messages[0].src, messages[0].dst) == ("127.0.0.99:5099", "127.0.0.80:5060")
-
-
 def _run_cli(*argv: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser(prog="voiplab")
     _cli_flow.add_parser(parser.add_subparsers())
@@ -407,3 +340,86 @@ def test_real_capture_matches_tshark(data_dir: Path, tshark: str, name: str) -> 
 def test_call_packets_exist() -> None:
     """(sanity) Does the synthetic call have both legs?"""
     assert {p.src[0] for p in call_packets()} == {"127.0.0.80", "127.0.0.81", "127.0.0.82"}
+
+
+# ---------------------------------------------------------------------------- link layers and file formats
+
+#: (name, link type, frames) of SIP behind every link layer the reader knows, and near misses
+SIP_LINK_FILES = [
+    ("ethernet_vlans", LINKTYPE_ETHERNET, lambda: [
+        ethernet(invite_ipv4()), ethernet(invite_ipv4(), tags=(0x8100,)), ethernet(invite_ipv4(), tags=(0x88A8,)),
+        ethernet(invite_ipv4(), tags=(0x9100,)), ethernet(invite_ipv4(), tags=(0x88A8, 0x8100, 0x9100)),
+        ethernet(invite_ipv4(), tags=(0x9200,)), ethernet(invite_ipv6(), ETHERTYPE_IPV6),
+        ethernet(lab_ip_packets()["REGISTER"], tags=(0x9100, 0x8100))]),
+    ("bsd_null", LINKTYPE_NULL, lambda: [
+        bsd_loopback(invite_ipv4() if family == 2 else invite_ipv6(), family, order)
+        for order in "<>" for family in (2, 10, 23, 24, 28, 30)]),
+    ("openbsd_loop", LINKTYPE_LOOP, lambda: [
+        bsd_loopback(invite_ipv4() if family == 2 else invite_ipv6(), family, ">") for family in (2, 10, 24, 30)]),
+    ("sll", LINKTYPE_LINUX_SLL, lambda: [sll(invite_ipv4()), sll(invite_ipv6(), ETHERTYPE_IPV6)]),
+    ("raw", LINKTYPE_RAW, lambda: [invite_ipv4(), invite_ipv6()]),
+]
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize(("name", "linktype", "frames"), SIP_LINK_FILES, ids=[f[0] for f in SIP_LINK_FILES])
+def test_sip_behind_every_link_layer_is_found_as_tshark_finds_it(tshark: str, tmp_path: Path, name: str,
+                                                                linktype: int, frames) -> None:  # type: ignore[no-untyped-def]
+    """Is SIP found in exactly tshark's frames: VLAN tags 0x8100, 0x88A8, 0x9100 and stacked (not
+    0x9200), BSD loopback families 2, 24, 28, 30 in either byte order (not 10 or 23), cooked, raw IP?"""
+    path = write_pcap(tmp_path / f"{name}.pcap", linktype, frames())
+    theirs = [(int(f), m) for f, m in tshark_fields(tshark, path, "sip", "frame.number", "sip.Method")]
+    assert theirs, "tshark found no SIP at all: the file is wrong"
+    assert [(m.frame, m.method) for m in read_sip(path)] == theirs
+
+
+def test_sip_behind_a_0x9100_vlan_tag_is_read(tmp_path: Path) -> None:
+    """Is the lab's INVITE behind an old-style QinQ tag (0x9100, as tshark's vlan.qinq_ethertype) read
+    with its addresses, like the untagged one?"""
+    plain = write_pcap(tmp_path / "plain.pcap", LINKTYPE_ETHERNET, [ethernet(invite_ipv4())])
+    tagged = write_pcap(tmp_path / "tagged.pcap", LINKTYPE_ETHERNET, [ethernet(invite_ipv4(), tags=(0x9100,))])
+    (message,) = read_sip(tagged)
+    assert (message.method, message.src, message.dst) == ("INVITE", "127.0.0.82:5060", "127.0.0.80:5060")
+    assert [(m.frame, m.time, m.message) for m in read_sip(tagged)] == [
+        (m.frame, m.time, m.message) for m in read_sip(plain)]
+
+
+@pytest.mark.tshark
+def test_record_cut_short_is_skipped_like_tshark(tshark: str, tmp_path: Path) -> None:
+    """Is a last record cut short skipped with a warning, the SIP before it being tshark's?"""
+    frames = [ethernet(ip) for ip in (lab_ip_packets()["REGISTER"], invite_ipv4(), invite_ipv4())]
+    path = write_pcap(tmp_path / "cut.pcap", LINKTYPE_ETHERNET, frames, cut=100)
+    theirs = [(int(f), m) for f, m in tshark_fields(tshark, path, "sip", "frame.number", "sip.Method")]
+    with pytest.warns(UserWarning, match="ends with a record cut short: it was skipped; packets 1 to 2 were read"):
+        ours = [(m.frame, m.method) for m in read_sip(path)]
+    assert ours == theirs == [(1, "REGISTER"), (2, "INVITE")]
+
+
+@pytest.mark.tshark
+def test_pcapng_packet_blocks_and_time_offset_give_tsharks_times(tshark: str, tmp_path: Path) -> None:
+    """Are SIP messages in an (obsolete) packet block read, and is if_tsoffset added to their time as
+    tshark adds it?"""
+    path = tmp_path / "offset.pcapng"
+    path.write_bytes(shb() + idb(LINKTYPE_ETHERNET, tsresol=6, tsoffset=1_000_000_000)
+                     + epb(0, 700_000_000_123_456, ethernet(invite_ipv4()))
+                     + pb(0, 700_000_001_000_000, ethernet(lab_ip_packets()["REGISTER"])))
+    theirs = tshark_fields(tshark, path, "sip", "frame.number", "frame.time_epoch", "sip.Method")
+    ours = read_sip(path)
+    assert [(m.frame, f"{m.time:.6f}", m.method) for m in ours] == [(int(f), t[:-3], m) for f, t, m in theirs]
+    assert ours[0].time == 1_700_000_000.123456
+
+
+@pytest.mark.parametrize("argv", [["flow", "--json"], ["flow"]])
+def test_voiplab_flow_imports_no_scapy_matplotlib_or_widgets(argv: list[str]) -> None:
+    """Does `python -m voiplab flow FILE` run without importing scapy, matplotlib or ipywidgets?"""
+    script = (
+        "import runpy, sys\n"
+        f"sys.argv = ['voiplab', {argv[0]!r}, {str(sample_capture('call_rpi_to_alcatel'))!r}, *{argv[1:]!r}]\n"
+        "try:\n    runpy.run_module('voiplab', run_name='__main__')\nexcept SystemExit as end:\n"
+        "    assert not end.code, end.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('scapy', 'matplotlib', 'ipywidgets'))\n"
+        "assert heavy == [], heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "INVITE" in done.stdout

@@ -1,15 +1,24 @@
-"""Synthetic RTP captures for tests and benchmarks (no scapy: raw records built with numpy).
+"""Synthetic RTP captures for tests, benchmarks and exercises (numpy only: no scapy, no tshark).
 
 A capture holds ``streams`` RTP streams (20 ms G.711 packets, 4 streams = 2 calls of 2
 directions), optionally the SIP INVITE/200 OK carrying the SDP that sets them up (so tshark
 decodes them without ``rtp.heuristic_rtp``), a telephone-event (RFC 4733) digit, and the
 impairments the statistics must handle: jitter, loss, reordering, duplicates, sequence wrap,
 marker bits. Output is pcap (µs or ns) or pcapng, Ethernet (optionally VLAN-tagged), Linux
-cooked (SLL/SLL2), raw IPv4 or BSD loopback, IPv4 or IPv6.
+cooked (SLL/SLL2), raw IPv4 or BSD loopback, IPv4 or IPv6. The records are built as numpy
+columns and written in chunks, so a capture of a million packets takes about a second.
+
+From Python::
+
+    from voiplab.capture import synth
+    synth.write_capture("jitter.pcap", synth.synth(1000, jitter_ms=2.0, loss=0.01))
 
 Command line::
 
-    python benchmarks/gen_rtp.py OUT.pcap --packets 1000000 --streams 4 --jitter-ms 2 --loss 0.01
+    python -m voiplab.capture.synth OUT.pcap --packets 1000000 --streams 4 --jitter-ms 2 --loss 0.01
+
+(``--help`` lists every impairment and format option). ``random_packets(seed)`` makes the
+seeded random captures that the tests compare with tshark.
 
 Taught in notebook 05 (RTP streams, jitter, loss).
 """
@@ -17,21 +26,48 @@ Taught in notebook 05 (RTP streams, jitter, loss).
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import struct
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
+__all__ = [
+    "LINKTYPES",
+    "Packets",
+    "address_bytes",
+    "dtmf_packets",
+    "main",
+    "random_packets",
+    "raw_packets",
+    "rtp_bytes",
+    "rtp_stream",
+    "sdp_message",
+    "sip_invite_and_ok",
+    "synth",
+    "write_capture",
+]
+
+#: link-layer name -> pcap LINKTYPE_* value
 LINKTYPES = {"ether": 1, "sll": 113, "sll2": 276, "raw": 101, "null": 0}
+#: capture file formats :func:`write_capture` writes
+FORMATS = ("pcap", "pcapng")
+#: first RTP byte: version 2, no padding, no extension, no CSRC
 RTP_VERSION_BYTE = 0x80
+#: G.711 payload bytes of a 20 ms packet (8000 samples/s, one byte per sample)
 PAYLOAD_LEN = 160
 PCMU, PCMA, TELEPHONE_EVENT = 0, 8, 101
 
 
-@dataclass
+@dataclass(frozen=True)
 class Packets:
-    """UDP datagrams as columns: one row per packet, in capture order."""
+    """UDP datagrams as columns: one row per packet, in capture order.
+
+    Rows whose ``raw_idx`` is negative are RTP packets built from the ``b0``...``body_len``
+    columns (zero payload bytes); the others carry ``raw[raw_idx]`` as their UDP payload.
+    """
 
     t_ns: np.ndarray
     src: np.ndarray  # (N, 4) or (N, 16) uint8
@@ -53,6 +89,7 @@ class Packets:
 
     @classmethod
     def concat(cls, parts: list[Packets]) -> Packets:
+        """The packets of every part, part after part (use :meth:`take` to sort them by time)."""
         raw: list[bytes] = []
         cols: dict[str, list[np.ndarray]] = {}
         for part in parts:
@@ -65,6 +102,7 @@ class Packets:
         return cls(raw=raw, **merged)
 
     def take(self, index: np.ndarray) -> Packets:
+        """The rows at ``index`` (an index array or boolean mask), sharing the raw payloads."""
         return Packets(
             raw=self.raw,
             **{name: getattr(self, name)[index] for name in (
@@ -73,17 +111,16 @@ class Packets:
         )
 
 
-def _addr(text: str) -> np.ndarray:
-    import ipaddress
-
+def address_bytes(text: str) -> np.ndarray:
+    """An IPv4 or IPv6 address as its 4 or 16 bytes (uint8), the form of the address columns."""
     return np.frombuffer(ipaddress.ip_address(text).packed, dtype=np.uint8)
 
 
 def raw_packets(t_ns: list[int], flows: list[tuple[str, int, str, int]], payloads: list[bytes]) -> Packets:
     """Arbitrary UDP payloads (SIP, telephone-event, garbage) as :class:`Packets`."""
     n = len(payloads)
-    src = np.array([_addr(f[0]) for f in flows], dtype=np.uint8).reshape(n, -1)
-    dst = np.array([_addr(f[2]) for f in flows], dtype=np.uint8).reshape(n, -1)
+    src = np.array([address_bytes(f[0]) for f in flows], dtype=np.uint8).reshape(n, -1)
+    dst = np.array([address_bytes(f[2]) for f in flows], dtype=np.uint8).reshape(n, -1)
     zeros = np.zeros(n, dtype=np.int64)
     return Packets(
         t_ns=np.asarray(t_ns, dtype=np.int64), src=src, dst=dst,
@@ -166,7 +203,7 @@ def rtp_stream(n: int, *, src: str, sport: int, dst: str, dport: int, ssrc: int,
         content = np.insert(content, dup + 1, content[dup])
         times = np.insert(times, dup + 1, times[dup] + 100_000)
     m = len(content)
-    s, d = _addr(src), _addr(dst)
+    s, d = address_bytes(src), address_bytes(dst)
     return Packets(
         t_ns=times, src=np.broadcast_to(s, (m, len(s))).copy(), dst=np.broadcast_to(d, (m, len(d))).copy(),
         sport=np.full(m, sport, np.int64), dport=np.full(m, dport, np.int64),
@@ -274,10 +311,27 @@ def _fill_packets(buf: np.ndarray, pos: np.ndarray, p: Packets, hdr: np.ndarray,
         buf[o[k]:o[k] + len(data)] = np.frombuffer(data, np.uint8)
 
 
-def write_capture(path: str, p: Packets, *, fmt: str = "pcap", link: str = "ether", vlan: bool = False,
-                  nanoseconds: bool = False, big_endian: bool = False, truncate_last: int = 0,
+def write_capture(path: str | os.PathLike[str], p: Packets, *, fmt: str = "pcap", link: str = "ether",
+                  vlan: bool = False, nanoseconds: bool = False, big_endian: bool = False, truncate_last: int = 0,
                   chunk: int = 200_000) -> None:
-    """Write ``p`` as a pcap/pcapng file (chunked: memory stays bounded for 1M packets)."""
+    """Write ``p`` as a pcap/pcapng file (chunked: memory stays bounded for 1M packets).
+
+    Parameters:
+        path: the file to write (replaced if it exists).
+        p: the packets, in the order to write them.
+        fmt: ``"pcap"`` or ``"pcapng"``.
+        link: a key of :data:`LINKTYPES` (``vlan`` adds an 802.1Q tag to Ethernet frames).
+        nanoseconds: nanosecond timestamps (pcap magic ``0xA1B23C4D``, pcapng ``if_tsresol`` 9).
+        big_endian: write the headers big-endian, as a SPARC or PowerPC capture would be.
+        truncate_last: cut this many bytes off the end, as a capture killed mid-write is.
+        chunk: packets converted per step.
+
+    Raises:
+        ValueError: an unknown ``fmt`` or ``link``.
+    """
+    if fmt not in FORMATS or link not in LINKTYPES:
+        raise ValueError(f"the capture format {fmt!r} with link {link!r} is not supported: use a format of "
+                         f"{FORMATS} and a link of {tuple(LINKTYPES)}")
     linktype = LINKTYPES[link]
     e = ">" if big_endian else "<"
     with open(path, "wb") as f:
@@ -452,7 +506,7 @@ def _random_rtp_flow(rng: np.random.Generator, start_ns: int, flow: tuple[str, i
         ssrc[int(rng.integers(1, len(order))):] = int(rng.integers(0, 2**32))
     m = len(order)
     src, sport, dst, dport = flow
-    s, d = _addr(src), _addr(dst)
+    s, d = address_bytes(src), address_bytes(dst)
     return Packets(
         t_ns=times, src=np.tile(s, (m, 1)), dst=np.tile(d, (m, 1)), sport=np.full(m, sport, np.int64),
         dport=np.full(m, dport, np.int64), b0=np.full(m, RTP_VERSION_BYTE, np.int64),
@@ -551,24 +605,26 @@ def random_packets(seed: int, *, ipv6: bool | None = None, sip: bool = True) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out")
-    parser.add_argument("--packets", type=int, default=10_000)
-    parser.add_argument("--streams", type=int, default=4)
-    parser.add_argument("--jitter-ms", type=float, default=0.0)
-    parser.add_argument("--loss", type=float, default=0.0)
-    parser.add_argument("--reorder", type=float, default=0.0)
-    parser.add_argument("--duplicates", type=float, default=0.0)
+    """``python -m voiplab.capture.synth OUT [options]``: write a synthetic capture; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m voiplab.capture.synth",
+                                     description="Write a synthetic RTP capture (G.711 streams set up by SIP/SDP).")
+    parser.add_argument("out", metavar="OUT", help="the capture file to write")
+    parser.add_argument("--packets", type=int, default=10_000, help="RTP packets in all (default 10000)")
+    parser.add_argument("--streams", type=int, default=4, help="RTP streams, two per call (default 4)")
+    parser.add_argument("--jitter-ms", type=float, default=0.0, help="standard deviation of the arrival delay")
+    parser.add_argument("--loss", type=float, default=0.0, help="fraction of packets lost")
+    parser.add_argument("--reorder", type=float, default=0.0, help="fraction of neighbours swapped")
+    parser.add_argument("--duplicates", type=float, default=0.0, help="fraction of packets duplicated")
     parser.add_argument("--wrap", action="store_true", help="sequence numbers wrap at 65535")
-    parser.add_argument("--marker-every", type=int, default=0)
+    parser.add_argument("--marker-every", type=int, default=0, metavar="N", help="set the marker bit every N packets")
     parser.add_argument("--dtmf", action="store_true", help="add a telephone-event digit")
     parser.add_argument("--no-sip", action="store_true", help="no SIP/SDP: needs heuristic RTP")
-    parser.add_argument("--ipv6", action="store_true")
-    parser.add_argument("--format", choices=("pcap", "pcapng"), default="pcap")
-    parser.add_argument("--link", choices=sorted(LINKTYPES), default="ether")
-    parser.add_argument("--vlan", action="store_true")
+    parser.add_argument("--ipv6", action="store_true", help="IPv6 addresses (2001:db8::/32)")
+    parser.add_argument("--format", choices=FORMATS, default="pcap")
+    parser.add_argument("--link", choices=sorted(LINKTYPES), default="ether", help="link layer (default ether)")
+    parser.add_argument("--vlan", action="store_true", help="802.1Q-tagged Ethernet frames")
     parser.add_argument("--ns", action="store_true", help="nanosecond timestamps")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="random seed (the same seed writes the same file)")
     args = parser.parse_args(argv)
     p = synth(args.packets, streams=args.streams, jitter_ms=args.jitter_ms, loss=args.loss, reorder=args.reorder,
               duplicates=args.duplicates, wrap=args.wrap, marker_every=args.marker_every, dtmf=args.dtmf,
