@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install everything voiplab needs on a fresh Debian 12+/Ubuntu 22.04+ machine (idempotent):
-# system packages (apt, with sudo when not root), a virtual environment .venv with voiplab
-# and its test extras, and the Asterisk 22 root filesystem (built once, ~30 s).
+# Install everything voiplab needs on a fresh Debian 12+/Ubuntu 22.04+ machine (idempotent, and
+# fast the second time: each step is skipped when what it makes is already there and up to date):
+# system packages (apt, with sudo when not root), a virtual environment .venv with voiplab and its
+# test extras, the browser phone (npm), and the Asterisk 22 root filesystem (built once, ~30 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +14,10 @@ APT_PACKAGES=(
     openssl libnss3-tools         # certificates (WebRTC chapter), a CA trusted by the browser
     chromium                      # the WebRTC chapter's browser phone, headless in tests
     iproute2 util-linux procps    # ip, unshare, ps
-    git ca-certificates
+    git ca-certificates curl
 )
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# without these the lab cannot run at all; the others only take a feature away
+ESSENTIAL=(python3 python3-venv util-linux)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -26,9 +26,30 @@ done
 # Node.js builds the browser phone (JsSIP bundled with esbuild); keep one that is already there
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing system packages: ${missing[*]}"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if [ "$(id -u)" -eq 0 ]; then
+        SUDO=()
+    elif command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
+        SUDO=(sudo)
+    else
+        SUDO=(none)
+    fi
+    if [ "${SUDO[*]}" = none ]; then
+        echo "== these system packages are missing and you cannot install them (no sudo):" >&2
+        echo "     ${missing[*]}" >&2
+        echo "   ask an administrator to run:" >&2
+        echo "     sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+        for pkg in "${ESSENTIAL[@]}"; do
+            if printf '%s\n' "${missing[@]}" | grep -qx "$pkg"; then
+                echo "   $pkg is needed to run the lab at all: stopping here" >&2
+                exit 1
+            fi
+        done
+        echo "   going on without them (see 'voiplab doctor' for what that takes away)" >&2
+    else
+        echo "== installing system packages: ${missing[*]}"
+        "${SUDO[@]}" apt-get update -qq
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
 fi
 
 PYTHON="${PYTHON:-python3}"
@@ -36,12 +57,33 @@ if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv with $($PYTHON --version)"
     "$PYTHON" -m venv .venv
 fi
-echo "== installing voiplab into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# reinstall only when pyproject.toml changed (or voiplab is not importable any more)
+stamp=".venv/.voiplab-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $(.venv/bin/python -c 'import sys; print(sys.version)' | head -1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c "import voiplab" 2>/dev/null; then
+    echo "== installing voiplab into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+    # PYTHONWARNINGS: setuptools' notice about editable installs is not for students
+    PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+    echo "$want" > "$stamp"
+fi
 
-echo "== the browser phone (JsSIP + esbuild from npm)"
-(cd voiplab/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+# the browser phone: rebuilt only when its sources are newer than the bundle
+bundle=voiplab/web/build/phone.js
+if command -v npm >/dev/null 2>&1; then
+    if [ ! -f "$bundle" ] || [ ! -d voiplab/web/node_modules ] \
+        || [ -n "$(find voiplab/web -maxdepth 1 -newer "$bundle" \( -name '*.js' -o -name '*.json' -o -name '*.html' \))" ]; then
+        echo "== the browser phone (JsSIP + esbuild from npm)"
+        (cd voiplab/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+    fi
+else
+    echo "== npm is missing: the WebRTC chapter's browser phone is not built (notebook 08)" >&2
+fi
 
-echo "== Asterisk"
-.venv/bin/voiplab pbx install
+log=.venv/pbx-install.log
+if ! .venv/bin/voiplab pbx install >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "== Asterisk could not be installed: run '.venv/bin/voiplab doctor' for what to fix" >&2
+    exit 1
+fi
+grep -v "already installed" "$log" || true

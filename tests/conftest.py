@@ -66,3 +66,18 @@ def pbx():
     yield lab.pbx
     if started:
         lab.down()  # also the simulated Alcatel that notebooks and tests started
+
+
+def _voiplab_temp_files() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("voiplab")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_in_the_temporary_directory():
+    """After the whole suite, is nothing of voiplab's left in the system's temporary directory?"""
+    before = _voiplab_temp_files()
+    yield
+    left = sorted(_voiplab_temp_files() - before)
+    assert left == [], f"the test suite left {left} in the temporary directory: clean up after each test"

@@ -151,6 +151,7 @@ def traced_call(lab):
     return vl.record_call(lab, caller="rpi", number="5001", seconds=1.0, capture=False)
 
 
+@pytest.mark.capture
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
 def test_recorded_call_has_both_legs_in_one_call(captured_call):
@@ -166,6 +167,7 @@ def test_recorded_call_has_both_legs_in_one_call(captured_call):
     assert "2 legs" in repr(captured_call) and "<table>" in captured_call._repr_html_()
 
 
+@pytest.mark.capture
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
 def test_direct_media_reinvites_move_rtp_phone_to_phone(captured_call):
@@ -177,6 +179,7 @@ def test_direct_media_reinvites_move_rtp_phone_to_phone(captured_call):
     assert any(c.message.call_id == alcatel_leg and host(c.new) == RPI for c in changes)
 
 
+@pytest.mark.capture
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
 def test_streams_go_via_the_pbx_then_direct(captured_call):
@@ -193,6 +196,7 @@ def test_streams_go_via_the_pbx_then_direct(captured_call):
     assert "direct (phone to phone)" in captured_call.streams_table()._repr_html_()
 
 
+@pytest.mark.capture
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
 def test_call_audio_dtmf_and_timing(captured_call):
@@ -209,6 +213,7 @@ def test_call_audio_dtmf_and_timing(captured_call):
     assert timing.answered_before_ringing and 0.45 < timing.dial_delay < 0.8
 
 
+@pytest.mark.capture
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
 def test_trace_flow_is_the_captured_flow_seen_from_rpi(captured_call):

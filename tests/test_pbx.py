@@ -22,6 +22,9 @@ from voiplab.devices.lab import send_options
 from voiplab.devices.pbx import Pbx, find_asterisk, parse_endpoints
 from voiplab.errors import PbxError
 
+#: a manager secret as voiplab makes them (random per start; fixed here for the renderings)
+SECRET = "test-secret-0123456789abcdef"
+
 ISOLATED_TOML = """\
 [pbx]
 host = "127.0.0.90"
@@ -64,7 +67,8 @@ def _udp_free(host: str, port: int) -> bool:
 
 def test_rendered_files_are_complete_and_commented() -> None:
     """Are all Asterisk files rendered, with an explicit module list and the report's accounts and dial plan?"""
-    files = render_all(LabConfig(), AsteriskLayout("/lab", "/usr/lib/x86_64-linux-gnu/asterisk/modules"))
+    files = render_all(LabConfig(), AsteriskLayout("/lab", "/usr/lib/x86_64-linux-gnu/asterisk/modules"),
+                       ami_secret=SECRET)
     assert {"asterisk.conf", "modules.conf", "pjsip.conf", "extensions.conf", "rtp.conf", "logger.conf",
             "manager.conf"} <= set(files)
     assert "autoload = no" in files["modules.conf"]
@@ -98,7 +102,7 @@ def test_direct_media_off_is_rendered() -> None:
 
     cfg = LabConfig()
     cfg = replace(cfg, pbx=replace(cfg.pbx, direct_media=False))
-    assert "direct_media = no" in render_all(cfg, AsteriskLayout("/lab", "/m"))["pjsip.conf"]
+    assert "direct_media = no" in render_all(cfg, AsteriskLayout("/lab", "/m"), ami_secret=SECRET)["pjsip.conf"]
 
 
 def test_parse_endpoints_reads_contacts() -> None:
@@ -237,33 +241,110 @@ def test_classroom_mode_does_not_start_anything(tmp_path: Path) -> None:
 
 
 def test_doctor_reports_each_component() -> None:
-    """Does `voiplab doctor` report pjsua2, Asterisk, capture and tshark, each OK or with a fix?"""
+    """Does `voiplab doctor` report each component in plain words, and exit 1 exactly when it says FIX?"""
     res = voiplab(dict(os.environ), "doctor", check=False)
-    for name in ("python", "pjsua2", "asterisk", "capture", "tshark"):
-        assert re.search(rf"^(OK  |FIX ) {name}: ", res.stdout, re.M), res.stdout
+    for name in ("python", "pjsua2", "asterisk", "mmdebstrap", "tools", "namespaces", "capture", "tshark"):
+        assert re.search(rf"^(OK  |FIX |NOTE) {name}: ", res.stdout, re.M), res.stdout
+    assert "AsteriskInstall(" not in res.stdout  # words for people, not a Python repr
+    assert res.returncode == (1 if re.search(r"^FIX ", res.stdout, re.M) else 0), res.stdout
+
+
+# ---------------------------------------------------------------------------
+# a shared machine: only our own processes, only our own manager
+
+
+def _decoy() -> subprocess.Popen[bytes]:
+    """A process whose command line says "asterisk" (like 'vim /etc/asterisk/notes.txt')."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "/etc/asterisk/notes.txt"])
+
+
+def test_stale_pid_file_never_kills_another_program(tmp_path: Path) -> None:
+    """Does `lab down` spare a decoy whose pid a stale pid file holds (old format, or a reused pid)?"""
+    from voiplab.paths import process_identity
+
+    env = dict(os.environ, VOIPLAB_STATE_DIR=str(tmp_path / "state"))
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text(ISOLATED_TOML.replace("127.0.0.9", "127.0.3.9"))
+    env["VOIPLAB_CONFIG"] = str(cfg)
+    pid_file = tmp_path / "state" / "lab" / "run" / "voiplab-asterisk.pid"
+    pid_file.parent.mkdir(parents=True)
+    decoy = _decoy()
+    try:
+        me = process_identity(os.getpid())
+        assert me is not None
+        stale = {"pid": decoy.pid, "start_ticks": me.start_ticks, "boot_id": me.boot_id, "uid": me.uid,
+                 "exe": me.exe}  # the decoy's pid with an older process's start time: a reused pid
+        for content in (f"{decoy.pid}\n", __import__("json").dumps(stale)):
+            pid_file.write_text(content)
+            down = voiplab(env, "lab", "down")
+            assert "nothing of voiplab's was running" in down.stdout
+            assert decoy.poll() is None, "the decoy was killed"
+    finally:
+        decoy.kill()
+        decoy.wait()
 
 
 @pytest.mark.asterisk
-def test_lab_comes_back_after_a_crash(isolated: dict[str, str]) -> None:
-    """After Asterisk and the Alcatel were killed (-9), does `lab up` start clean, with no stale contact?"""
-    import signal
-    import time
+def test_two_lab_up_at_once_start_one_asterisk(isolated: dict[str, str]) -> None:
+    """Do two `voiplab lab up` started together leave exactly one Asterisk (the second finds it running)?"""
+    def asterisks() -> set[int]:
+        out = subprocess.run(["pgrep", "-f", "asterisk -C /lab/etc/asterisk.conf"], capture_output=True, text=True)
+        return {int(p) for p in out.stdout.split()}
 
-    from voiplab.devices.alcatel import SimulatedAlcatel
+    before = asterisks()
+    procs = [subprocess.Popen([sys.executable, "-m", "voiplab", "lab", "up"], env=isolated, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    said = sorted("started Asterisk" in o[0] for o in outs)
+    assert said == [False, True], outs  # one started it, the other found it running
+    assert len(asterisks() - before) == 1
 
-    voiplab(isolated, "lab", "up")
-    cfg = load_config(isolated["VOIPLAB_CONFIG"])
-    state = Path(isolated["VOIPLAB_STATE_DIR"]) / "lab"
-    pbx = Pbx(cfg, lab_dir=state)
-    alcatel = SimulatedAlcatel(cfg, lab_dir=state)
-    pids = [pbx.pid(), alcatel.pid()]
-    assert all(pids), pids
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while (pbx.pid() or alcatel.pid()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    up = voiplab(isolated, "lab", "up")
-    assert "started Asterisk on 127.0.0.90:5060" in up.stdout
-    assert re.search(r"^\s+alcatel\s+5001\s+Not in use\s+127\.0\.0\.91:\d+", up.stdout, re.M), up.stdout
-    assert "contact = memory" in (state / "etc" / "sorcery.conf").read_text()
+
+@pytest.fixture()
+def open_state(tmp_path: Path) -> dict[str, str]:
+    """An isolated lab whose state directory another user could reach (its parents are 0755)."""
+    import shutil
+    import tempfile
+
+    state = Path(tempfile.mkdtemp(prefix="voiplab-test-state-"))
+    os.chmod(state, 0o755)
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text(ISOLATED_TOML)
+    env = dict(os.environ, VOIPLAB_CONFIG=str(cfg), VOIPLAB_STATE_DIR=str(state))
+    yield env
+    subprocess.run([sys.executable, "-m", "voiplab", "lab", "down"], env=env, capture_output=True, timeout=60)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.mark.asterisk
+@pytest.mark.root
+def test_another_user_cannot_use_the_manager(open_state: dict[str, str]) -> None:
+    """Are the lab's secrets 0600 in 0700 directories, unreadable by another user, whose login is refused?"""
+    voiplab(open_state, "lab", "up")
+    lab = Path(open_state["VOIPLAB_STATE_DIR"]) / "lab"
+    for f in (lab / "etc" / "pjsip.conf", lab / "etc" / "manager.conf", lab / "run" / "ami-secret",
+              lab / "run" / "alcatel.json"):
+        assert f.stat().st_mode & 0o777 == 0o600, f
+    for d in (lab / "etc", lab / "run"):
+        assert d.stat().st_mode & 0o777 == 0o700, d
+    os.chmod(lab, 0o755)
+    os.chmod(lab / "run", 0o755)  # even with the way in open, the secret stays closed
+    probe = (
+        "import socket, sys\n"
+        "try:\n    open(sys.argv[1]).read(); print('READ')\nexcept PermissionError: print('DENIED')\n"
+        "s = socket.create_connection(('127.0.0.90', 5038), timeout=5, source_address=('127.0.0.90', 0))\n"
+        "s.recv(100)\n"
+        "s.sendall(b'Action: Login\\r\\nUsername: voiplab\\r\\nSecret: voiplab-ami\\r\\n\\r\\n')\n"
+        "print(s.recv(500).decode())\n"
+    )
+    res = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", probe,
+                          str(lab / "run" / "ami-secret")], capture_output=True, text=True, timeout=30)
+    assert res.stdout.startswith("DENIED"), res.stdout + res.stderr
+    assert "Response: Error" in res.stdout and "Authentication failed" in res.stdout, res.stdout
+    # and with the right secret, the account may only run CLI commands: no Originate
+    pbx = Pbx(load_config(open_state["VOIPLAB_CONFIG"]), lab_dir=lab)
+    with pbx._ami.session() as s:
+        reply = s.action({"Action": "Originate", "Channel": "Local/5001@plan-num", "Application": "Wait",
+                          "Data": "1"})
+    assert reply.get("Response") == "Error" and "Permission denied" in reply.get("Message", ""), reply

@@ -153,6 +153,35 @@ def test_two_phones_call_each_other(phones):
     assert call.stats()["rx_packets"] > 0 and incoming.stats()["rx_packets"] > 0
 
 
+def test_direct_media_keeps_rtp_phone_to_phone(phones):
+    """After the direct-media re-INVITEs, do both phones send RTP to each other, never back to the PBX?
+
+    pjmedia's "latching" (send to wherever packets come from) is switched off on every call's
+    RTP transport: a packet Asterisk still relays during the re-INVITEs would otherwise pull
+    both phones back to the PBX (about 1 call in 10 under load, issue 10).
+    """
+    rpi = phones("rpi", audio="tone:440")
+    gui = phones("guillaume", audio="tone:1000")
+    rpi.register()
+    gui.register()
+    cfg = LabConfig()
+    for _ in range(3):
+        call = rpi.call("5003")
+        incoming = gui.wait_incoming(timeout=5)
+        incoming.answer()
+        call.wait("CONFIRMED", timeout=5)
+        time.sleep(1.2)  # past Asterisk's direct-media re-INVITEs
+        assert call.stats()["remote_rtp"].startswith(cfg.account("guillaume").address + ":")
+        assert incoming.stats()["remote_rtp"].startswith(cfg.account("rpi").address + ":")
+        assert call.stats()["rtp_latching"] == incoming.stats()["rtp_latching"] == "off"
+        call.hangup()
+        call.wait("DISCONNECTED", timeout=5)
+        incoming.wait("DISCONNECTED", timeout=5)
+    for phone in (rpi, gui):
+        log = phone.workdir.joinpath("agent.log").read_text(errors="replace")
+        assert "RTP latching left on" not in log, log[-2000:]
+
+
 def _dialog_messages(trace: list[TraceEntry], direction: str, call_id: str) -> list[SipMessage]:
     """The SIP messages of one dialog (Call-ID) that a phone sent ("tx") or received ("rx")."""
     messages = [SipMessage.parse(m["raw"]) for m in trace if m["direction"] == direction]

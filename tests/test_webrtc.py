@@ -29,9 +29,12 @@ from voiplab.devices.asterisk_conf import MODULES, WEBRTC_MODULES, AsteriskLayou
 from voiplab.devices.browser import CHROMIUM, BrowserPhone
 from voiplab.devices.certs import make_certificates
 from voiplab.devices.pbx import find_asterisk
-from voiplab.devices.webpage import PageServer
+from voiplab.devices.webpage import PageServer, page_token
 from voiplab.devices.webrtc import WebRtcLab, browser_phone_url, webrtc_lab_config, wss_handshake
 from voiplab.errors import PbxError, WebRtcError
+
+#: a manager secret as voiplab makes them (random per start; fixed here for the renderings)
+SECRET = "test-secret-0123456789abcdef"
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TEST_HOST = "127.0.0.60"
@@ -59,12 +62,12 @@ def _values(section: str) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def files() -> dict[str, str]:
-    return render_all(webrtc_lab_config(LabConfig()), LAYOUT)
+    return render_all(webrtc_lab_config(LabConfig()), LAYOUT, ami_secret=SECRET)
 
 
 def test_webrtc_off_renders_the_main_lab_unchanged() -> None:
     """Without [webrtc] enabled, is there no HTTP server, no TLS/WSS transport and no WebRTC module?"""
-    plain = render_all(LabConfig(), LAYOUT)
+    plain = render_all(LabConfig(), LAYOUT, ami_secret=SECRET)
     assert "enabled = no" in plain["http.conf"] and "tlsenable" not in plain["http.conf"]
     assert "transport-wss" not in plain["pjsip.conf"] and "webrtc" not in plain["pjsip.conf"]
     assert "from-extensions" not in plain["extensions.conf"]
@@ -154,12 +157,13 @@ def test_webrtc_lab_config_moves_to_its_own_addresses() -> None:
         ("alcatel", "5001", "127.0.0.71", False), ("rpi", "5002", "127.0.0.72", True),
         ("guillaume", "5003", "127.0.0.73", True)]
     assert browser_phone_url("rpi", cfg) == "https://127.0.0.70:8443/?account=rpi"
+    assert browser_phone_url("rpi", cfg, token="t0ken") == "https://127.0.0.70:8443/?account=rpi&token=t0ken"
     with pytest.raises(WebRtcError, match=r"^account alcatel is not a WebRTC account: use one of rpi, guillaume"):
         browser_phone_url("alcatel", cfg)
 
 
 def test_page_server_serves_only_the_phone(tmp_path: Path) -> None:
-    """Does the HTTPS page server serve the page, the bundle and WebRTC accounts only (404 otherwise)?"""
+    """Does the HTTPS page server serve the page, the bundle, and WebRTC accounts only with the page's token?"""
     web = tmp_path / "web"
     (web / "build").mkdir(parents=True)
     (web / "index.html").write_text("<html>phone</html>")
@@ -167,7 +171,10 @@ def test_page_server_serves_only_the_phone(tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("secret")
     cfg = webrtc_lab_config(LabConfig(), host=TEST_HOST)
     certs = make_certificates(tmp_path / "keys", TEST_HOST)
-    server = PageServer(cfg, certs.server_cert, certs.server_key, port=8444, web_dir=web)
+    token = page_token(tmp_path / "lab")
+    assert page_token(tmp_path / "lab") == token and len(token) >= 16
+    assert ((tmp_path / "lab" / "run" / "page-token").stat().st_mode & 0o777) == 0o600
+    server = PageServer(cfg, certs.server_cert, certs.server_key, token=token, port=8444, web_dir=web)
     ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
     server.start()
     try:
@@ -180,14 +187,16 @@ def test_page_server_serves_only_the_phone(tmp_path: Path) -> None:
 
         assert get("/") == (200, b"<html>phone</html>")
         assert get("/build/phone.js") == (200, b"// bundle")
-        status, body = get("/accounts/rpi.json")
+        assert get("/accounts/rpi.json")[0] == 403  # no token: no password
+        assert get("/accounts/rpi.json?token=" + "x" * len(token))[0] == 403
+        status, body = get(f"/accounts/rpi.json?token={token}")
         account = json.loads(body)
-        assert status == 200
+        assert status == 200 and account["password"] == "22222222"
         assert account["ws_url"] == f"wss://{TEST_HOST}:8089/ws" and account["uri"] == f"sip:rpi@{TEST_HOST}"
-        assert get("/accounts/alcatel.json")[0] == 404
+        assert get(f"/accounts/alcatel.json?token={token}")[0] == 404
         assert get("/../secret.txt")[0] == 404
         assert get("/build/../../secret.txt")[0] == 404
-        assert [e["status"] for e in server.log][:2] == [200, 200]
+        assert [e["status"] for e in server.log][:4] == [200, 200, 403, 403]
     finally:
         server.stop()
 

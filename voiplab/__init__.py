@@ -1,9 +1,10 @@
 """voiplab: a Jupyter course on SIP and RTP around a real Asterisk lab.
 
 Notebooks use one door: ``import voiplab as vl`` and the names below (plus the view
-packages ``vl.plots`` and ``vl.widgets``). Each name is imported from its layer on first
-use, so ``import voiplab`` and the command line stay fast: scapy, matplotlib and
-ipywidgets are loaded only when a notebook first uses them.
+packages ``vl.plots`` and ``vl.widgets``, and the notebooks' check cells ``vl.checks``).
+Each name is imported from its layer on first use, so ``import voiplab`` and the command
+line stay fast: scapy, matplotlib and ipywidgets are loaded only when a notebook first
+uses them.
 
 The layers (``voiplab/<folder>``; imports point down only): ``core`` (sans-IO protocol
 logic), ``capture`` (files and packets), ``devices`` (things that run: Asterisk, phones,
@@ -123,15 +124,15 @@ _LAZY: dict[str, str] = {
     "auth_exchange": "teach.explain:auth_exchange",
     "sdp_side_by_side": "teach.explain:sdp_side_by_side",
     "answer_timing": "teach.explain:answer_timing",
-    "stream_path": "teach.explain:stream_path",
-    "quality_table": "teach.explain:quality_table",
-    "dtmf_digits": "teach.explain:dtmf_digits",
+    "stream_path": "teach.media:stream_path",
+    "quality_table": "teach.media:quality_table",
+    "dtmf_digits": "teach.media:dtmf_digits",
     "sample_capture": "teach.samples:sample_capture",
     "sample_names": "teach.samples:sample_names",
 }
 
 #: sub-packages reachable as attributes: the views, and the graded exercises' helpers
-_PACKAGES = {"plots": "plots", "widgets": "widgets", "grading": "teach.grading"}
+_PACKAGES = {"plots": "plots", "widgets": "widgets", "checks": "teach.checks", "grading": "teach.grading"}
 
 __all__ = [
     "CallError",

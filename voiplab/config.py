@@ -30,9 +30,13 @@ Taught in notebook 00 (lab check) and 02 (the Asterisk PBX).
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
+import stat
 import tomllib
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,7 @@ __all__ = [
     "LabConfig",
     "load_config",
     "config_path",
+    "config_from_dict",
     "DEFAULT_ACCOUNTS",
     "CODECS",
 ]
@@ -55,9 +60,23 @@ __all__ = [
 #: Codecs Asterisk may offer in this lab, by their Asterisk names.
 CODECS = ("ulaw", "alaw", "g722", "gsm", "opus")
 MODES = ("local", "classroom")
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_NUMBER_RE = re.compile(r"^[0-9]{2,8}$")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-]?[0-9a-fA-F]{2}){5}$")
+#: a lab.toml is a few hundred bytes; anything this big is not one
+MAX_CONFIG_BYTES = 64 * 1024
+#: the longest text value (a display name, a host name)
+MAX_TEXT = 64
+#: password characters: printable ASCII without the comment and quoting characters of Asterisk's
+#: and the Alcatel's configuration files (``;`` ``#`` ``"`` ``\``) and without spaces
+PASSWORD_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - set(';#"\\\'`')
+#: characters a display name may not hold: they would end the quoted caller ID (``"Name" <5001>``)
+#: or start a comment in pjsip.conf
+DISPLAY_NAME_FORBIDDEN = frozenset('"<>;\\#')
+_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_NUMBER_RE = re.compile(r"[0-9]{2,8}")
+_MAC_RE = re.compile(r"[0-9a-fA-F]{2}(?:([:-]?)[0-9a-fA-F]{2})(?:\1[0-9a-fA-F]{2}){4}")
+_CONTEXT_RE = re.compile(r"[A-Za-z0-9_-]{1,79}")
+_LANGUAGE_RE = re.compile(r"[a-z]{2}")
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})*")
 
 
 @dataclass(frozen=True)
@@ -67,7 +86,7 @@ class Account:
     name: str
     number: str
     display_name: str
-    password: str
+    password: str = field(repr=False)
     address: str
     #: port the phone binds its SIP transport to (0 = any free port)
     sip_port: int = 5060
@@ -98,10 +117,9 @@ class PbxConfig:
     rtp_port_max: int = 10999
     #: PJSIP direct_media: after answer, re-INVITE both phones so RTP flows phone to phone
     direct_media: bool = True
-    #: Asterisk Manager Interface used by voiplab for CLI commands (local lab only)
+    #: the Asterisk Manager Interface voiplab uses for CLI commands (local lab only; its secret
+    #: is random per lab, in a file only the lab's owner can read)
     ami_port: int = 5038
-    ami_user: str = "voiplab"
-    ami_secret: str = "voiplab-ami"
     #: seconds without RTP after which Asterisk hangs up a dead call
     rtp_timeout: int = 30
     #: seconds between OPTIONS pings to each contact (clears contacts of dead phones)
@@ -141,7 +159,12 @@ class WebRtcConfig:
 
 @dataclass(frozen=True)
 class LabConfig:
-    """The whole lab: PBX, accounts, codecs, dial plan, the desk phone."""
+    """The whole lab: PBX, accounts, codecs, dial plan, the desk phone.
+
+    Every value is checked when the configuration is made (from a lab.toml or in code):
+    whatever reaches an Asterisk or Alcatel file is one of the values those files accept
+    (no newline, no comment character, numbers in range), else :class:`ConfigError`.
+    """
 
     pbx: PbxConfig = field(default_factory=PbxConfig)
     accounts: tuple[Account, ...] = DEFAULT_ACCOUNTS
@@ -152,6 +175,9 @@ class LabConfig:
     language: str = "fr"
     #: the file this configuration was read from (None for the built-in defaults)
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
     @property
     def is_local(self) -> bool:
@@ -196,7 +222,7 @@ class LabConfig:
         return roles
 
     def with_overrides(self, **changes: Any) -> LabConfig:
-        """A copy with top-level fields replaced (e.g. ``pbx=replace(cfg.pbx, port=5070)``)."""
+        """A copy with top-level fields replaced (e.g. ``pbx=replace(cfg.pbx, port=5070)``), checked again."""
         return replace(self, **changes)
 
 
@@ -206,6 +232,42 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
         return Path(explicit)
     env = os.environ.get("VOIPLAB_CONFIG")
     return Path(env) if env else None
+
+
+_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
+         b"\xfe\xff": "UTF-16", b"\xef\xbb\xbf": "UTF-8 with a byte-order mark"}
+
+
+def _read_text(p: Path) -> str:
+    """The text of a lab.toml: a regular UTF-8 file of reasonable size, or a ConfigError."""
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"lab config {p} was not found: check the path given with --config or VOIPLAB_CONFIG",
+                          path=str(p)) from None
+    except OSError as e:
+        raise ConfigError(f"lab config {p} could not be read ({e.strerror}): check its permissions",
+                          path=str(p)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"lab config {p} is not a regular file: give the path of a lab.toml file", path=str(p))
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"lab config {p} is {info.st_size} bytes, more than a lab.toml can be "
+                          f"({MAX_CONFIG_BYTES}): check the path", path=str(p))
+    try:
+        with open(p, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"lab config {p} could not be read ({e.strerror}): check its permissions",
+                          path=str(p)) from None
+    for bom, name in _BOMS.items():
+        if data.startswith(bom):
+            raise ConfigError(f"lab config {p} is {name}: save it as plain UTF-8 (no byte-order mark)",
+                              path=str(p))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"lab config {p} is not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}): "
+                          "save it as UTF-8", path=str(p)) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> LabConfig:
@@ -218,190 +280,277 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LabConfig:
         The validated :class:`LabConfig`.
 
     Raises:
-        ConfigError: the file is missing, not TOML, or a key is unknown or out of range;
-            the message names the file, the key and what is allowed.
+        ConfigError: the file is missing, not a regular UTF-8 file, not TOML, or a key is
+            unknown, of the wrong type or out of range; the message names the file, the key
+            and what is allowed.
     """
     p = config_path(path)
     if p is None:
         return LabConfig()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"lab config {p} was not found: check the path given with --config or VOIPLAB_CONFIG",
-            path=str(p),
-        ) from None
-    except OSError as e:
-        raise ConfigError(f"lab config {p} could not be read ({e.strerror}): check its permissions",
-                          path=str(p)) from None
+    text = _read_text(p)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"lab config {p} is not valid TOML ({e}): fix the syntax", path=str(p)) from None
+    except RecursionError:
+        raise ConfigError(f"lab config {p} nests arrays or tables too deeply: a lab.toml has flat tables "
+                          "(see the README)", path=str(p)) from None
     return config_from_dict(data, source=str(p))
 
 
 # ---------------------------------------------------------------------------
-# validation
+# what each value may be
 
 
-class _Checker:
-    def __init__(self, source: str | None):
-        self.source = source
-
-    def fail(self, key: str, problem: str) -> ConfigError:
-        where = self.source or "the lab config"
-        return ConfigError(f"{where}: key {key} {problem}", path=self.source, key=key)
-
-    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
-        value = data.get(key.rsplit(".", 1)[-1], {})
-        if not isinstance(value, dict):
-            raise self.fail(key, f"must be a table ([{key}]), not {type(value).__name__}")
-        return value
-
-    def known(self, data: dict[str, Any], prefix: str, allowed: set[str]) -> None:
-        for k in data:
-            if k not in allowed:
-                raise self.fail(
-                    f"{prefix}.{k}" if prefix else k,
-                    f"is unknown: allowed keys are {', '.join(sorted(allowed))}",
-                )
-
-    def typed(self, data: dict[str, Any], prefix: str, key: str, kind: type, default: Any) -> Any:
-        if key not in data:
-            return default
-        value = data[key]
-        full = f"{prefix}.{key}"
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            raise self.fail(full, f"must be {kind.__name__}, not {value!r}")
-        return value
-
-    def port(self, key: str, value: int) -> None:
-        if not 1 <= value <= 65535:
-            raise self.fail(key, f"must be a port between 1 and 65535, not {value}")
-
-    def ip(self, key: str, value: str) -> None:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise self.fail(key, f"must be an IP address such as 127.0.0.82, not {value!r}") from None
+def _fail(source: str | None, key: str, problem: str) -> ConfigError:
+    return ConfigError(f"{source or 'the lab config'}: key {key} {problem}", path=source, key=key)
 
 
-def _section(chk: _Checker, data: dict[str, Any], name: str, cls: type, checks: dict[str, Any] | None = None) -> Any:
-    table = chk.table(data, name)
+def _control(text: str) -> str | None:
+    for ch in text:
+        if unicodedata.category(ch).startswith("C"):
+            return f"{ch!r}"
+    return None
+
+
+def _text_rule(pattern: re.Pattern[str], allowed: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if pattern.fullmatch(value) else f"must be {allowed}, not {value!r}"
+
+    return check
+
+
+def _ip(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f"must be an IP address such as 127.0.0.82, not {value!r}"
+    return None
+
+
+def _host(value: str) -> str | None:
+    if _ip(value) is None or _HOSTNAME_RE.fullmatch(value):
+        return None
+    return f"must be an IP address or a host name such as pbx.example.org, not {value!r}"
+
+
+def _password(value: str) -> str | None:
+    bad = sorted({ch for ch in value if ch not in PASSWORD_CHARS})
+    if bad:
+        return (f"has characters Asterisk's and the Alcatel's files cannot hold ({', '.join(map(repr, bad))}): "
+                "use letters, digits and punctuation other than ; # \" ' ` \\")
+    if not 4 <= len(value) <= MAX_TEXT:
+        return f"must be 4 to {MAX_TEXT} characters long, not {len(value)}"
+    return None
+
+
+def _display_name(value: str) -> str | None:
+    control = _control(value)
+    if control:
+        return f"has the control character {control}: a display name is one line of text"
+    bad = sorted({ch for ch in value if ch in DISPLAY_NAME_FORBIDDEN})
+    if bad:
+        return f"has {', '.join(map(repr, bad))}, which would break the caller ID \"Name\" <number>: remove them"
+    if not 1 <= len(value) <= MAX_TEXT or value != value.strip():
+        return f"must be 1 to {MAX_TEXT} characters without spaces around, not {value!r}"
+    return None
+
+
+def _range(low: float, high: float, unit: str = "") -> Callable[[float], str | None]:
+    def check(value: float) -> str | None:
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a number between {low:g} and {high:g}{unit}, not {value}"
+        return None if low <= value <= high else f"must be between {low:g} and {high:g}{unit}, not {value}"
+
+    return check
+
+
+def _port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else f"must be a port between 1 and 65535, not {value}"
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}, not {value!r}"
+
+    return check
+
+
+_NAME = _text_rule(_NAME_RE, "a lower-case name (a letter, then letters, digits, _ or -; at most 32)")
+#: key -> the check of its value (a message when wrong); the type is the field's
+_RULES: dict[tuple[type, str], Callable[[Any], str | None]] = {
+    (Account, "number"): _text_rule(_NUMBER_RE, "2 to 8 digits"),
+    (Account, "display_name"): _display_name,
+    (Account, "password"): _password,
+    (Account, "address"): _ip,
+    (Account, "sip_port"): lambda v: None if 0 <= v <= 65535 else f"must be a port (0 = any), not {v}",
+    (PbxConfig, "mode"): _one_of(MODES),
+    (PbxConfig, "host"): _host,
+    (PbxConfig, "port"): _port,
+    (PbxConfig, "rtp_port_min"): _range(1024, 65535),
+    (PbxConfig, "rtp_port_max"): _range(1024, 65535),
+    (PbxConfig, "ami_port"): _port,
+    (PbxConfig, "rtp_timeout"): _range(0, 3600, " s"),
+    (PbxConfig, "qualify_frequency"): _range(0, 3600, " s"),
+    (DialPlan, "context"): _text_rule(_CONTEXT_RE, "1 to 79 letters, digits, _ or -"),
+    (DialPlan, "answer_ms"): _range(0, 10_000, " ms"),
+    (DialPlan, "dial_timeout_s"): _range(1, 600, " s"),
+    (AlcatelConfig, "ring_s"): _range(0, 60, " s"),
+    (AlcatelConfig, "max_call_s"): _range(1, 3600, " s"),
+    (AlcatelConfig, "mac"): _text_rule(_MAC_RE, "a MAC address such as 00:80:9f:12:34:56"),
+    (WebRtcConfig, "https_port"): _port,
+    (WebRtcConfig, "tls_port"): _port,
+}
+
+
+_KINDS: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def _check_fields(obj: object, prefix: str, source: str | None) -> None:
+    for f in fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        key = f"{prefix}.{f.name}"
+        kind = _KINDS.get(str(f.type))
+        if kind is not None:
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise _fail(source, key, f"must be {kind.__name__}, not {value!r}"[:200])
+        if isinstance(value, str) and len(value) > 253:
+            raise _fail(source, key, f"is {len(value)} characters long: far too long for this key")
+        rule = _RULES.get((type(obj), f.name))
+        problem = rule(value) if rule is not None else None
+        if problem:
+            raise _fail(source, key, problem)
+
+
+def _validate(cfg: LabConfig) -> None:
+    """Check every value of a lab configuration (see :class:`LabConfig`)."""
+    src = cfg.source
+    _check_fields(cfg.pbx, "pbx", src)
+    p = cfg.pbx
+    if p.mode == "local" and _ip(p.host):
+        raise _fail(src, "pbx.host", f"must be an IP address such as 127.0.0.80 for a local lab, not {p.host!r}")
+    if p.rtp_port_max - p.rtp_port_min < 10:
+        raise _fail(src, "pbx.rtp_port_max", "must be at least 10 above pbx.rtp_port_min")
+    if p.ami_port == p.port:
+        raise _fail(src, "pbx.ami_port", f"must differ from pbx.port ({p.port})")
+    _check_fields(cfg.dialplan, "dialplan", src)
+    _check_fields(cfg.alcatel, "alcatel", src)
+    _check_fields(cfg.webrtc, "webrtc", src)
+    if not cfg.codecs:
+        raise _fail(src, "codecs", 'must be a non-empty list such as ["ulaw", "alaw"]')
+    for c in cfg.codecs:
+        if c not in CODECS:
+            raise _fail(src, "codecs", f"has unknown codec {c!r}: allowed are {', '.join(CODECS)}")
+    if len(set(cfg.codecs)) != len(cfg.codecs):
+        raise _fail(src, "codecs", f"lists a codec twice ({', '.join(cfg.codecs)}): list each once")
+    if not _LANGUAGE_RE.fullmatch(cfg.language):
+        raise _fail(src, "language", f"must be a two-letter language code such as fr, not {cfg.language!r}")
+    if not cfg.accounts:
+        raise _fail(src, "accounts", "must hold at least one account")
+    numbers: dict[str, str] = {}
+    places: dict[tuple[str, int], str] = {}
+    for acc in cfg.accounts:
+        key = f"accounts.{acc.name}"
+        if not _NAME_RE.fullmatch(acc.name):
+            raise _fail(src, key, _NAME(acc.name) or "")
+        _check_fields(acc, key, src)
+        if acc.number in numbers:
+            raise _fail(src, f"{key}.number", f"{acc.number} is already used by account {numbers[acc.number]}")
+        numbers[acc.number] = acc.name
+        if cfg.is_local and acc.address == p.host:
+            raise _fail(src, f"{key}.address", f"{acc.address} is the PBX's address: give each phone its own")
+        place = (acc.address, acc.sip_port)
+        if acc.sip_port and place in places:
+            raise _fail(src, f"{key}.address", f"{acc.address}:{acc.sip_port} is already used by account "
+                        f"{places[place]}: give each phone its own address (or sip_port)")
+        places[place] = acc.name
+
+
+# ---------------------------------------------------------------------------
+# from TOML
+
+
+def _table(source: str | None, data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key.rsplit(".", 1)[-1], {})
+    if not isinstance(value, dict):
+        raise _fail(source, key, f"must be a table ([{key}]), not {type(value).__name__}")
+    return value
+
+
+def _known(source: str | None, data: dict[str, Any], prefix: str, allowed: set[str]) -> None:
+    for k in data:
+        if k not in allowed:
+            raise _fail(source, f"{prefix}.{k}" if prefix else k,
+                        f"is unknown: allowed keys are {', '.join(sorted(allowed))}")
+
+
+def _typed(source: str | None, data: dict[str, Any], key: str, name: str, kind: type, default: Any) -> Any:
+    if name not in data:
+        return default
+    value = data[name]
+    full = f"{key}.{name}"
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        shown = repr(value) if not isinstance(value, (list, dict)) else type(value).__name__
+        raise _fail(source, full, f"must be {kind.__name__}, not {shown[:80]}")
+    return value
+
+
+def _section(source: str | None, data: dict[str, Any], name: str, cls: type) -> Any:
+    table = _table(source, data, name)
     defaults = cls()
-    names = {f.name for f in fields(cls)}
-    chk.known(table, name, names)
-    values = {}
-    for f in fields(cls):
-        default = getattr(defaults, f.name)
-        values[f.name] = chk.typed(table, name, f.name, type(default), default)
-    return cls(**values)
+    _known(source, table, name, {f.name for f in fields(cls)})
+    return cls(**{f.name: _typed(source, table, name, f.name, type(getattr(defaults, f.name)),
+                                 getattr(defaults, f.name)) for f in fields(cls)})
 
 
 def config_from_dict(data: dict[str, Any], source: str | None = None) -> LabConfig:
-    """Build and validate a :class:`LabConfig` from parsed TOML (see :func:`load_config`)."""
-    chk = _Checker(source)
-    chk.known(data, "", {"pbx", "accounts", "codecs", "dialplan", "alcatel", "webrtc", "language"})
-    pbx = _section(chk, data, "pbx", PbxConfig)
-    if pbx.mode not in MODES:
-        raise chk.fail("pbx.mode", f"must be one of {', '.join(MODES)}, not {pbx.mode!r}")
-    chk.port("pbx.port", pbx.port)
-    chk.port("pbx.ami_port", pbx.ami_port)
-    if not pbx.host:
-        raise chk.fail("pbx.host", "must name the PBX (an IP address or host name)")
-    if pbx.mode == "local":
-        chk.ip("pbx.host", pbx.host)
-    for k in ("rtp_port_min", "rtp_port_max"):
-        chk.port(f"pbx.{k}", getattr(pbx, k))
-    if pbx.rtp_port_max - pbx.rtp_port_min < 10:
-        raise chk.fail("pbx.rtp_port_max", "must be at least 10 above pbx.rtp_port_min")
-    if pbx.rtp_timeout < 0 or pbx.qualify_frequency < 0:
-        raise chk.fail("pbx.rtp_timeout", "and pbx.qualify_frequency must be >= 0")
+    """Build and validate a :class:`LabConfig` from parsed TOML (see :func:`load_config`).
 
-    dialplan = _section(chk, data, "dialplan", DialPlan)
-    if not 0 <= dialplan.answer_ms <= 10_000:
-        raise chk.fail("dialplan.answer_ms", f"must be between 0 and 10000 ms, not {dialplan.answer_ms}")
-    if not 1 <= dialplan.dial_timeout_s <= 600:
-        raise chk.fail("dialplan.dial_timeout_s", f"must be between 1 and 600 s, not {dialplan.dial_timeout_s}")
-    if not re.match(r"^[A-Za-z0-9_-]+$", dialplan.context):
-        raise chk.fail("dialplan.context", "must be letters, digits, _ or -")
-
-    alcatel = _section(chk, data, "alcatel", AlcatelConfig)
-    if not 0 <= alcatel.ring_s <= 60:
-        raise chk.fail("alcatel.ring_s", f"must be between 0 and 60 s, not {alcatel.ring_s}")
-    if not 1 <= alcatel.max_call_s <= 3600:
-        raise chk.fail("alcatel.max_call_s", f"must be between 1 and 3600 s, not {alcatel.max_call_s}")
-    if not _MAC_RE.match(alcatel.mac):
-        raise chk.fail("alcatel.mac", f"must be a MAC address such as 00:80:9f:12:34:56, not {alcatel.mac!r}")
-
-    webrtc = _section(chk, data, "webrtc", WebRtcConfig)
-    chk.port("webrtc.https_port", webrtc.https_port)
-    chk.port("webrtc.tls_port", webrtc.tls_port)
-
+    Raises:
+        ConfigError: a key is unknown, of the wrong type or out of range (names the key).
+    """
+    _known(source, data, "", {"pbx", "accounts", "codecs", "dialplan", "alcatel", "webrtc", "language"})
     codecs = data.get("codecs", ["ulaw", "alaw"])
-    if not isinstance(codecs, list) or not codecs or not all(isinstance(c, str) for c in codecs):
-        raise chk.fail("codecs", 'must be a non-empty list such as ["ulaw", "alaw"]')
-    for c in codecs:
-        if c not in CODECS:
-            raise chk.fail("codecs", f"has unknown codec {c!r}: allowed are {', '.join(CODECS)}")
-
+    if not isinstance(codecs, list) or not all(isinstance(c, str) for c in codecs):
+        raise _fail(source, "codecs", 'must be a non-empty list such as ["ulaw", "alaw"]')
     language = data.get("language", "fr")
-    if not isinstance(language, str) or not re.match(r"^[a-z]{2}$", language):
-        raise chk.fail("language", f"must be a two-letter language code such as fr, not {language!r}")
-
-    accounts = _accounts(chk, data)
+    if not isinstance(language, str):
+        raise _fail(source, "language", f"must be a two-letter language code such as fr, not {language!r}")
     return LabConfig(
-        pbx=pbx,
-        accounts=accounts,
+        pbx=_section(source, data, "pbx", PbxConfig),
+        accounts=_accounts(source, data),
         codecs=tuple(codecs),
-        dialplan=dialplan,
-        alcatel=alcatel,
-        webrtc=webrtc,
+        dialplan=_section(source, data, "dialplan", DialPlan),
+        alcatel=_section(source, data, "alcatel", AlcatelConfig),
+        webrtc=_section(source, data, "webrtc", WebRtcConfig),
         language=language,
         source=source,
     )
 
 
-def _accounts(chk: _Checker, data: dict[str, Any]) -> tuple[Account, ...]:
-    table = chk.table(data, "accounts")
+def _accounts(source: str | None, data: dict[str, Any]) -> tuple[Account, ...]:
+    table = _table(source, data, "accounts")
     by_name = {a.name: a for a in DEFAULT_ACCOUNTS}
     allowed = {f.name for f in fields(Account)} - {"name"}
     for name, entry in table.items():
         key = f"accounts.{name}"
-        if not _NAME_RE.match(name):
-            raise chk.fail(key, "must be a lower-case name (letters, digits, _ or -)")
+        if not _NAME_RE.fullmatch(name):
+            raise _fail(source, key, "must be a lower-case name (a letter, then letters, digits, _ or -; at most 32)")
         if not isinstance(entry, dict):
-            raise chk.fail(key, "must be a table ([accounts.NAME])")
-        chk.known(entry, key, allowed)
+            raise _fail(source, key, "must be a table ([accounts.NAME])")
+        _known(source, entry, key, allowed)
         base = by_name.get(name)
         if base is None:
             missing = [k for k in ("number", "password", "address") if k not in entry]
             if missing:
-                raise chk.fail(f"{key}.{missing[0]}", "is required for a new account")
+                raise _fail(source, f"{key}.{missing[0]}", "is required for a new account")
             base = Account(name, "", name, "", "")
-        values = {}
-        for f in fields(Account):
-            if f.name == "name":
-                continue
-            default = getattr(base, f.name)
-            values[f.name] = chk.typed(entry, key, f.name, type(default), default)
-        acc = Account(name=name, **values)
-        if not _NUMBER_RE.match(acc.number):
-            raise chk.fail(f"{key}.number", f"must be 2 to 8 digits, not {acc.number!r}")
-        if not acc.password:
-            raise chk.fail(f"{key}.password", "must not be empty")
-        chk.ip(f"{key}.address", acc.address)
-        if not 0 <= acc.sip_port <= 65535:
-            raise chk.fail(f"{key}.sip_port", f"must be a port (0 = any), not {acc.sip_port}")
-        by_name[name] = acc
-    accounts = tuple(by_name.values())
-    seen: dict[str, str] = {}
-    for acc in accounts:
-        if acc.number in seen:
-            raise chk.fail(f"accounts.{acc.name}.number",
-                           f"{acc.number} is already used by account {seen[acc.number]}")
-        seen[acc.number] = acc.name
-    return accounts
+        values = {f.name: _typed(source, entry, key, f.name, type(getattr(base, f.name)), getattr(base, f.name))
+                  for f in fields(Account) if f.name != "name"}
+        by_name[name] = Account(name=name, **values)
+    return tuple(by_name.values())

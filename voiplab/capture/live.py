@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -24,8 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CaptureError
+from ..paths import scratch_dir
 
-__all__ = ["CAPTURE_FIXES", "LiveCapture", "capture_methods"]
+__all__ = ["CAPTURE_FIXES", "NO_CAPTURE_ENV", "LiveCapture", "capture_methods"]
+
+#: set (to anything but "0") to behave as a user without capture privileges
+NO_CAPTURE_ENV = "VOIPLAB_NO_CAPTURE"
 
 CAPTURE_FIXES = (
     "run as root; or give dumpcap the capture capabilities "
@@ -83,7 +86,13 @@ def _tool_can_capture(path: str) -> bool:
 
 
 def capture_methods() -> list[str]:
-    """The live-capture methods usable here, best first: ``"scapy"``, ``"dumpcap"``, ``"tcpdump"``."""
+    """The live-capture methods usable here, best first: ``"scapy"``, ``"dumpcap"``, ``"tcpdump"``.
+
+    ``VOIPLAB_NO_CAPTURE=1`` makes it ``[]`` even for root: how a notebook runs for a student
+    without capture privileges (the tests and instructors use it to try that path).
+    """
+    if os.environ.get(NO_CAPTURE_ENV, "") not in ("", "0"):
+        return []
     methods = []
     if _process_can_capture():
         methods.append("scapy")
@@ -191,9 +200,7 @@ class LiveCapture:
             raise CaptureError("live capture is already running: call stop() first")
         method = self.check()
         if self.path is None:
-            handle, name = tempfile.mkstemp(prefix="voiplab-", suffix=".pcap")
-            os.close(handle)
-            self.path = Path(name)
+            self.path = scratch_dir("captures", "live-") / "capture.pcap"
         if method == "scapy":
             self._start_scapy()
         else:

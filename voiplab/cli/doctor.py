@@ -1,8 +1,8 @@
 """``voiplab doctor``: is this machine ready for the lab? One line per check, OK or how to fix it.
 
-Exits 1 (a failure the user can fix) when an essential check fails: Python, pjsua2 or Asterisk;
-capture privileges and tshark are reported but optional. Wired into :mod:`voiplab.cli` with
-``add_parser(subparsers)`` and ``run(args)``.
+Exits 1 (a failure the user can fix) when a required check prints ``FIX``; optional
+ones (capture privileges, tshark, a running lab) print ``NOTE`` and leave the exit status.
+Wired into :mod:`voiplab.cli` with ``add_parser(subparsers)`` and ``run(args)``.
 Taught in notebook 00 (lab check).
 """
 
@@ -15,17 +15,14 @@ from typing import TextIO
 from ..devices.doctor import run_checks
 from .common import EXIT_FAILURE, EXIT_OK, Subparsers
 
-__all__ = ["ESSENTIAL_CHECKS", "add_parser", "run"]
-
-#: checks without which the lab cannot run: any of them failing makes the exit status 1
-ESSENTIAL_CHECKS = frozenset({"python", "pjsua2", "asterisk"})
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add the ``doctor`` command to the top-level ``subparsers``."""
     return subparsers.add_parser("doctor", help="check pjsua2, Asterisk, capture privileges, tshark",
                                  description="Check each component the lab needs and say how to fix what is "
-                                             "missing; exit status 1 if Python, pjsua2 or Asterisk fails.")
+                                             "missing; exit status 1 when a required check says FIX.")
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -34,5 +31,4 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     checks = run_checks()
     for check in checks:
         print(check, file=out, flush=True)
-    essential_ok = all(check.ok for check in checks if check.name in ESSENTIAL_CHECKS)
-    return EXIT_OK if essential_ok else EXIT_FAILURE
+    return EXIT_OK if all(check.ok or not check.required for check in checks) else EXIT_FAILURE

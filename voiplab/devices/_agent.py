@@ -35,6 +35,7 @@ import contextlib
 import ctypes
 import dataclasses
 import errno
+import importlib
 import os
 import queue
 import re
@@ -67,6 +68,13 @@ PR_SET_PDEATHSIG = 1
 #: the PT that phone itself negotiated, so the sender uses 120 while the receiver
 #: expects Asterisk's 101 and drops the events (measured in the local lab).
 TELEPHONE_EVENT_PT = 101
+#: pjmedia's UDP media transport option that turns "latching" off. With latching on (pjsua's
+#: default, no setting for it: pjproject issue #4420) a stream that has not yet heard from the
+#: address of the SDP sends its RTP to the source of the first packet it receives: after
+#: Asterisk's direct-media re-INVITE, a packet Asterisk still relays pulled both phones back
+#: to the PBX in about 1 call of 10 (issue 10). Phones now send where the SDP says, as the
+#: desk phone does.
+PJMEDIA_UDP_NO_SRC_ADDR_CHECKING = 1
 #: how many ports above its first RTP port a phone may take (pjsua takes the next free even one)
 RTP_PORT_RANGE = 2000
 
@@ -143,6 +151,8 @@ class _Call(pj.Call):
         self.stats_live: dict[int, CallStats] = {}  # stream index -> last snapshot
         self.last_poll = 0.0
         self.remote = ""
+        #: "off" once pjmedia's latching is switched off on the call's RTP transport, else why not
+        self.rtp_latching = "not set (no RTP transport yet)"
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         self.agent.guard(self.agent.on_call_state, self)
@@ -160,6 +170,10 @@ class _Call(pj.Call):
                 prm.sdp.wholeSdp = new
 
         self.agent.guard(rewrite)
+
+    def onCreateMediaTransport(self, prm: pj.OnCreateMediaTransportParam) -> None:
+        # main thread, when pjsua creates the call's RTP transport (before any RTP flows)
+        self.agent.guard(self.agent.on_media_transport, self, prm)
 
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
         self.agent.guard(self.agent.on_stream_destroyed, self, prm.streamIdx)
@@ -516,6 +530,13 @@ class Agent:
         call.stats_live[idx] = snap
         return snap
 
+    def on_media_transport(self, call: _Call, prm: pj.OnCreateMediaTransportParam) -> None:
+        """RTP goes where the SDP says (no latching): direct media stays direct."""
+        why = disable_rtp_latching(int(prm.mediaTp) if prm.mediaTp is not None else 0)
+        call.rtp_latching = "off" if why is None else f"left on ({why})"
+        if why is not None:
+            print(f"call {call.handle}: RTP latching left on ({why})", file=sys.stderr)
+
     def on_stream_destroyed(self, call: _Call, idx: int) -> None:
         snap = self.stream_snapshot(call, idx) or call.stats_live.get(idx)
         call.stats_live.pop(idx, None)
@@ -532,6 +553,7 @@ class Agent:
         total = call.stats_done.copy()
         for snap in call.stats_live.values():
             total = _merge(total, snap)
+        total["rtp_latching"] = call.rtp_latching
         return total
 
     def free_finished(self) -> None:
@@ -671,6 +693,45 @@ class Agent:
         if self.shutdown_req is not None:
             self.reply(self.shutdown_req)
         self.emit(wire.ByeEvent(time.time()))
+
+
+def disable_rtp_latching(tp: int) -> str | None:
+    """Set PJMEDIA_UDP_NO_SRC_ADDR_CHECKING on the pjmedia UDP transport at address ``tp``.
+
+    The phone then sends RTP to the address of the last SDP offer/answer, like a desk
+    phone: after Asterisk's direct-media re-INVITE, a packet that Asterisk still relays
+    cannot pull the stream back to the PBX. Returns None when done, else why not.
+
+    pjsua-lib has no setting for this, so the field is written in place, in the layout
+    of pjproject 2.15 (``struct transport_udp``: a ``pjmedia_transport`` base of name[32],
+    type, op, user_data, grp_lock; then pool, options), checked first: the transport is
+    of type UDP and its ``pool`` is the pool its name was copied from. pjsua's SRTP
+    adapter is looked through (``pjmedia_transport_srtp_get_member``); anything else
+    (an ICE transport, another pjproject layout) is left untouched.
+    """
+    if not tp:
+        return "no transport"
+    name = ctypes.string_at(tp, 32).split(b"\0", 1)[0]
+    if name.startswith(b"srtp"):
+        # pjsua wraps every UDP transport in an SRTP adapter (inactive unless SRTP is used)
+        lib = ctypes.CDLL(importlib.import_module("pjsua2._pjsua2").__file__)
+        get_member = lib.pjmedia_transport_srtp_get_member
+        get_member.restype, get_member.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+        tp = get_member(tp) or 0
+        if not tp:
+            return "SRTP adapter without a member transport"
+        name = ctypes.string_at(tp, 32).split(b"\0", 1)[0]
+    ttype = ctypes.c_int.from_address(tp + 32).value
+    if ttype != 0 or not name.startswith(b"udp"):  # 0: PJMEDIA_TRANSPORT_TYPE_UDP
+        return f"not a UDP transport ({name!r}, type {ttype})"
+    pool = ctypes.c_void_p.from_address(tp + 64).value or 0
+    if pool < 0x10000 or pool % 8 or ctypes.string_at(pool + 16, 32).split(b"\0", 1)[0] != name:
+        return "unknown pjmedia transport layout"
+    options = ctypes.c_uint.from_address(tp + 72)
+    if options.value & ~PJMEDIA_UDP_NO_SRC_ADDR_CHECKING:
+        return f"unexpected transport options {options.value:#x}"
+    options.value |= PJMEDIA_UDP_NO_SRC_ADDR_CHECKING
+    return None
 
 
 def destroy_call(call: pj.Call) -> None:

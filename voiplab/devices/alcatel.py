@@ -47,7 +47,18 @@ from ..config import Account, LabConfig, load_config
 from ..core.audio import detect_tone, morse_signal
 from ..core.g711 import SAMPLE_RATE
 from ..errors import PhoneDied, PhoneError, VoipLabError
-from ..paths import owned_pid, pid_alive, read_pid_file, state_dir, write_pid_file
+from ..paths import (
+    end_child,
+    locked,
+    owned_pid,
+    pid_alive,
+    private_dir,
+    read_pid_file,
+    signal_owned,
+    state_dir,
+    write_pid_file,
+    write_private,
+)
 from .phone import Call, Phone
 from .wire import CallState
 
@@ -217,16 +228,20 @@ class SimulatedAlcatel:
     # -- process ---------------------------------------------------------------
     def pid(self) -> int | None:
         """The pid of the running simulated Alcatel, or None."""
-        return owned_pid(self.pid_file, DAEMON_MODULE)
+        return owned_pid(self.pid_file)
 
     def is_running(self) -> bool:
         """True while the simulated Alcatel's daemon runs."""
         return self.pid() is not None
 
     def _write_settings(self) -> None:
-        self.settings_file.parent.mkdir(parents=True, exist_ok=True)
-        settings = _settings_from_config(self.config)
-        self.settings_file.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        # the account's password is in there: readable by the lab's owner only
+        private_dir(self.settings_file.parent)
+        write_private(self.settings_file, json.dumps(_settings_from_config(self.config), indent=2))
+
+    @property
+    def lock_file(self) -> Path:
+        return self.lab_dir / "run" / "alcatel.lock"
 
     def start(self, timeout: float = 5.0) -> bool:
         """Start the daemon (detached) and wait until it is registered as alcatel/5001.
@@ -240,10 +255,17 @@ class SimulatedAlcatel:
 
         Taught in notebook 06.
         """
+        try:
+            with locked(self.lock_file, what="the simulated Alcatel"):
+                return self._start(timeout)
+        except TimeoutError as e:
+            raise PhoneError(f"{e}: wait for it to finish, then try again") from None
+
+    def _start(self, timeout: float) -> bool:
         if self.is_running():
             return False
         self._write_settings()
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_file.parent)
         cmd = [sys.executable, "-m", DAEMON_MODULE, "run", "--lab-dir", str(self.lab_dir),
                "--settings", str(self.settings_file)]
         t0 = time.monotonic()
@@ -263,7 +285,7 @@ class SimulatedAlcatel:
         last = ""
         with contextlib.suppress(PhoneError):
             last = self.status().get("last_error") or ""
-        self.stop()
+        end_child(proc)
         raise PhoneError(f"the simulated Alcatel did not register within {timeout:g} s ({last or 'no answer'}): "
                          f"is the PBX running (vl.Pbx().start())? see {self.log_file}")
 
@@ -274,7 +296,7 @@ class SimulatedAlcatel:
         return ""
 
     def stop(self, timeout: float = 5.0) -> bool:
-        """Stop the daemon (it hangs up and unregisters first).
+        """Stop the daemon (it hangs up and unregisters first); never any other process.
 
         Returns:
             True if it was running.
@@ -285,9 +307,8 @@ class SimulatedAlcatel:
         with contextlib.suppress(PhoneError):
             self._control({"cmd": "stop"})
         for sig, wait in ((None, timeout), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
-            if sig is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
+            if sig is not None and not signal_owned(self.pid_file, sig):
+                break  # gone meanwhile, or no longer ours
             deadline = time.monotonic() + wait
             while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -603,7 +624,8 @@ class _Daemon:
                     self.phone.close()
             for p in (self.sim.socket_path, self.sim.pid_file):
                 with contextlib.suppress(OSError):
-                    if p != self.sim.pid_file or read_pid_file(p) == os.getpid():
+                    recorded = read_pid_file(p)
+                    if p != self.sim.pid_file or (recorded is not None and recorded.pid == os.getpid()):
                         p.unlink()
         return 0
 

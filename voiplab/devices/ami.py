@@ -37,12 +37,15 @@ class AmiClient:
 
     Parameters:
         host, port: the manager's address (``[pbx] host``, ``ami_port``).
-        user, secret: the manager account (``[pbx] ami_user``, ``ami_secret``).
+        user, secret: the manager account (voiplab's own, with the lab's random secret).
+        local: connect from ``host`` itself (a local lab, whose manager permits only its address).
         timeout: seconds for the connection and for each answer.
     """
 
-    def __init__(self, host: str, port: int, user: str, secret: str, timeout: float = AMI_TIMEOUT_S):
+    def __init__(self, host: str, port: int, user: str, secret: str, timeout: float = AMI_TIMEOUT_S, *,
+                 local: bool = True):
         self.host, self.port, self.user, self.secret, self.timeout = host, port, user, secret, timeout
+        self.local = local
 
     def __repr__(self) -> str:
         return f"AmiClient({self.user}@{self.host}:{self.port})"
@@ -55,7 +58,9 @@ class AmiClient:
             PbxError: the manager is not reachable or refused the login.
         """
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            # from the lab's own address: the manager permits only that one (manager.conf)
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout,
+                                            source_address=(self.host, 0) if self.local else None)
         except OSError as e:
             raise PbxError(
                 f"the Asterisk manager at {self.host}:{self.port} is not reachable ({e.strerror or e}): "
@@ -67,7 +72,8 @@ class AmiClient:
             resp = s.action({"Action": "Login", "Username": self.user, "Secret": self.secret})
             if resp.get("Response") != "Success":
                 raise PbxError(f"the Asterisk manager refused login for {self.user} "
-                               f"({resp.get('Message', '?')}): check [pbx] ami_user/ami_secret")
+                               f"({resp.get('Message', '?')}): restart the lab ('voiplab lab down', then "
+                               "'voiplab lab up'), which makes a new secret")
             yield s
         finally:
             with contextlib.suppress(OSError):

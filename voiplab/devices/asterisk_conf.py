@@ -9,9 +9,11 @@ Taught in notebook 02 (the Asterisk PBX).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..config import LabConfig
+from ..errors import ConfigError
 
 __all__ = [
     "HINT_CONTEXT",
@@ -102,6 +104,10 @@ MOH_EXTENSION = "5000"
 WEBRTC_DIAL_TIMEOUT_S = 30
 #: the ACL of the WebRTC chapter: private networks (RFC 1918) and loopback only
 PRIVATE_NETWORKS: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")
+#: voiplab's manager account (its secret is random per start of the lab, never in lab.toml)
+AMI_USER = "voiplab"
+#: characters a manager secret may hold (``secrets.token_urlsafe``'s alphabet)
+_AMI_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 #: the lab directory's sub-directory holding the certificates (as Asterisk sees it: <lab>/keys)
 KEYS_SUBDIR = "keys"
 #: the files of that directory (written by voiplab.devices.certs.make_certificates)
@@ -190,12 +196,20 @@ messages => notice,warning,error,verbose
 """
 
 
-def render_manager_conf(cfg: LabConfig) -> str:
+def render_manager_conf(cfg: LabConfig, secret: str) -> str:
+    """``manager.conf``: voiplab's own manager account, on the lab's address, with a random secret.
+
+    The secret is made anew at each start and kept in a file only the lab's owner can
+    read; the account may only run CLI commands (``write = command``) and hear that
+    Asterisk booted (``read = system``): on a shared machine, another user who reaches
+    the port can neither log in nor, with a stolen login, originate calls.
+    """
     p = cfg.pbx
     return _header(
         "manager.conf: the Asterisk Manager Interface (AMI)",
         ["voiplab runs CLI commands ('pjsip show endpoints', ...) through this TCP port,",
-         "so no root and no console access is needed. Loopback only."],
+         "so no root and no console access is needed. Bound to the PBX address only; the",
+         "secret is random for each start of the lab and readable by its owner only."],
     ) + f"""
 [general]
 enabled = yes
@@ -203,12 +217,12 @@ bindaddr = {p.host}
 port = {p.ami_port}
 displayconnects = no
 
-[{p.ami_user}]
-secret = {p.ami_secret}
+[{AMI_USER}]
+secret = {secret}
 deny = 0.0.0.0/0.0.0.0
-permit = 127.0.0.0/255.0.0.0
-read = system,call,command,reporting,dtmf,dialplan
-write = system,call,command,reporting,originate
+permit = {p.host}/{"255.255.255.255" if ":" not in p.host else "128"}
+read = system
+write = command
 """
 
 
@@ -534,21 +548,46 @@ exten => _X.,1,Hangup()
     return "".join(out)
 
 
-def render_all(cfg: LabConfig, layout: AsteriskLayout) -> dict[str, str]:
+def _check_values(cfg: LabConfig, ami_secret: str) -> None:
+    """The last guard before text reaches Asterisk: no value may hold a line break or a comment.
+
+    :class:`~voiplab.config.LabConfig` already checks every value against what Asterisk
+    accepts; this catches a configuration changed behind its back (``object.__setattr__``).
+    """
+    values: list[tuple[str, object]] = [(f"pbx.{k}", v) for k, v in vars(cfg.pbx).items()]
+    values += [(f"dialplan.{k}", v) for k, v in vars(cfg.dialplan).items()]
+    values += [("language", cfg.language), *((f"codecs[{i}]", c) for i, c in enumerate(cfg.codecs))]
+    for acc in cfg.accounts:
+        values += [(f"accounts.{acc.name}.{k}", v) for k, v in vars(acc).items()]
+    for key, value in values:
+        if isinstance(value, str) and (";" in value or any(not ch.isprintable() for ch in value)):
+            raise ConfigError(f"key {key} holds a line break, a control character or ';', which would change "
+                              f"the Asterisk files: fix it in lab.toml ({value!r})", path=cfg.source, key=key)
+    if not _AMI_SECRET_RE.fullmatch(ami_secret):
+        raise ConfigError("the manager secret must be 16 to 128 letters, digits, _ or -: make it with "
+                          "secrets.token_urlsafe()", key="ami_secret")
+
+
+def render_all(cfg: LabConfig, layout: AsteriskLayout, *, ami_secret: str) -> dict[str, str]:
     """Every configuration file of the lab's Asterisk, by file name.
 
     Parameters:
         cfg: the lab configuration.
         layout: the directories as Asterisk sees them.
+        ami_secret: the secret of voiplab's manager account for this start of the lab.
 
     Returns:
         ``{"asterisk.conf": text, "pjsip.conf": text, ...}``.
+
+    Raises:
+        ConfigError: a value would change the meaning of a file (see :func:`_check_values`).
     """
+    _check_values(cfg, ami_secret)
     files = {
         "asterisk.conf": render_asterisk_conf(layout),
         "modules.conf": render_modules_conf(cfg),
         "logger.conf": render_logger_conf(),
-        "manager.conf": render_manager_conf(cfg),
+        "manager.conf": render_manager_conf(cfg, ami_secret),
         "rtp.conf": render_rtp_conf(cfg),
         "pjsip.conf": render_pjsip_conf(cfg, layout),
         "extensions.conf": render_extensions_conf(cfg),

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypedDict, TypeVar
 
 from ..core.flow import Flow, FlowMessage, TraceEntry, messages_from_trace
 from ..errors import WebRtcError
+from ..paths import scratch_dir
 from .webrtc import WebRtcLab, start_webrtc_lab
 
 if TYPE_CHECKING:  # types only: playwright is imported when a browser is launched
@@ -109,7 +109,7 @@ def trusted_ca_home(ca_file: str | os.PathLike[str], home: str | os.PathLike[str
     if certutil is None:
         raise WebRtcError("certutil is not installed, so the lab's CA cannot be trusted by Chromium: "
                           "run 'apt-get install libnss3-tools' (or use ignore_https_errors=True in tests)")
-    home_dir = Path(home) if home else Path(tempfile.mkdtemp(prefix="voiplab-browser-home-"))
+    home_dir = Path(home) if home else scratch_dir("browsers", "home-")
     db = home_dir / ".pki" / "nssdb"
     db.mkdir(parents=True, exist_ok=True)
     for args in (["-N", "--empty-password"] if not (db / "cert9.db").exists() else None,

@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import html
 import os
-import secrets
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import LabConfig, load_config
-from ..core.sip import options_request
 from ..errors import PbxError, VoipLabError
 from .alcatel import SimulatedAlcatel
-from .pbx import Endpoint, Pbx
+from .pbx import Endpoint, Pbx, send_options
 from .phone import Phone
 
 __all__ = ["Lab", "LabStatus", "start_lab", "send_options"]
@@ -140,13 +137,19 @@ class Lab:
         notes: list[str] = []
         version = ""
         endpoints: tuple[Endpoint, ...] = ()
-        if running:
+        if not self.config.is_local:
+            # no manager login for students: it would cross the network in clear (and give them
+            # the whole server); what a student can check is their own phone's registration
+            notes.append("classroom: the server answers SIP OPTIONS" if running else
+                         "classroom: the server does not answer SIP OPTIONS: check the address in lab.toml")
+            notes.append("your registration: vl.Phone().register() (notebook 03)")
+        elif running:
             try:
                 version = self.pbx.version()
                 endpoints = tuple(self.pbx.endpoints())
             except PbxError as e:
                 notes.append(str(e))
-        elif self.config.is_local:
+        else:
             notes.append("start it with 'voiplab lab up'")
         alcatel_text = ""
         alcatel = self.simulated_alcatel
@@ -174,33 +177,3 @@ def start_lab(config: LabConfig | str | os.PathLike[str] | None = None, *, start
     if start:
         the_lab.up()
     return the_lab
-
-
-def send_options(host: str, port: int = 5060, *, local_address: str | None = None, timeout: float = 2.0) -> str:
-    """Send one raw SIP OPTIONS over UDP and return the response text.
-
-    The simplest possible SIP exchange, with nothing but a socket: notebook 00
-    does the same with scapy.
-
-    Raises:
-        PbxError: no response within ``timeout`` (the PBX is down or unreachable).
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        s.bind((local_address or ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0))
-        s.settimeout(timeout)
-        lhost, lport = s.getsockname()[:2]
-        if lhost in ("0.0.0.0", "::"):
-            lhost = "127.0.0.1" if host.startswith("127.") else lhost
-        msg = options_request(host, port, local=lhost, local_port=lport, tag=secrets.token_hex(4),
-                              branch=secrets.token_hex(6), call_id=secrets.token_hex(8))
-        try:
-            s.sendto(bytes(msg), (host, port))
-            data, _ = s.recvfrom(65535)
-        except (TimeoutError, ConnectionRefusedError, OSError) as e:
-            raise PbxError(
-                f"the PBX at {host}:{port} did not answer a SIP OPTIONS within {timeout:.0f} s ({e}): "
-                "start the local lab with 'voiplab lab up', or check the address in lab.toml"
-            ) from None
-    return data.decode("utf-8", "replace")
-

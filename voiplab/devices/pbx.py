@@ -23,21 +23,35 @@ import contextlib
 import glob
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import LabConfig, load_config
+from ..core.sip import options_request
 from ..errors import PbxError, WebRtcError
-from ..paths import cache_dir, owned_pid, pid_alive, state_dir, write_pid_file
+from ..paths import (
+    cache_dir,
+    end_child,
+    locked,
+    owned_pid,
+    pid_alive,
+    private_dir,
+    signal_owned,
+    state_dir,
+    system_tool,
+    write_pid_file,
+    write_private,
+)
 from .ami import AmiClient
-from .asterisk_conf import KEYS_SUBDIR, SERVER_CERT_FILE, AsteriskLayout, render_all
+from .asterisk_conf import AMI_USER, KEYS_SUBDIR, SERVER_CERT_FILE, AsteriskLayout, render_all
 
 __all__ = [
     "Pbx",
@@ -47,6 +61,7 @@ __all__ = [
     "install_rootfs",
     "rootfs_dir",
     "parse_endpoints",
+    "send_options",
 ]
 
 ROOTFS_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-moh-opsound-gsm")
@@ -54,8 +69,8 @@ DEBIAN_SUITE = "sid"
 #: path of the lab directory inside the chroot
 CHROOT_LAB = "/lab"
 BOOT_TIMEOUT_S = 30.0
-#: what the command line of voiplab's Asterisk contains (pid file check)
-ASTERISK_MARKER = "asterisk"
+#: bytes of randomness in the manager secret of each lab (never a fixed password)
+AMI_SECRET_BYTES = 24
 
 
 def rootfs_dir() -> Path:
@@ -79,6 +94,13 @@ class AsteriskInstall:
     def __repr__(self) -> str:
         where = f" in {self.root}" if self.root else ""
         return f"AsteriskInstall({self.kind}: {self.binary}{where})"
+
+    def __str__(self) -> str:
+        if self.kind == "rootfs":
+            how = "chroot" if os.geteuid() == 0 else "unshare --map-root-user + chroot, no root needed"
+            return f"Debian sid root filesystem in {self.root} ({how})"
+        origin = "$VOIPLAB_ASTERISK" if self.kind == "env" else "on the PATH"
+        return f"{self.binary} ({origin}, modules in {self.module_dir})"
 
 
 def _module_dir(root: str = "/") -> str | None:
@@ -277,6 +299,27 @@ def parse_endpoints(text: str) -> list[Endpoint]:
     return rows
 
 
+@contextlib.contextmanager
+def _pbx_lock(path: Path, what: str) -> Iterator[None]:
+    try:
+        with locked(path, what=what):
+            yield
+    except TimeoutError as e:
+        raise PbxError(f"{e}: wait for it to finish, then try again") from None
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until process ``pid`` ended (reaping it if it is our child); True if it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.02)
+    return not pid_alive(pid)
+
+
 def _port_free_udp(host: str, port: int) -> bool:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -307,8 +350,26 @@ class Pbx:
     def __init__(self, config: LabConfig | None = None, *, lab_dir: str | os.PathLike[str] | None = None):
         self.config = config if config is not None else load_config()
         self.lab_dir = Path(lab_dir) if lab_dir else state_dir() / "lab"
+
+    @property
+    def _ami(self) -> AmiClient:
+        """The manager client of the local lab, with the secret of the running lab (0600 file).
+
+        Raises:
+            PbxError: classroom mode (students get no manager account: status comes from
+                their own phone) or the lab was never started here.
+        """
         p = self.config.pbx
-        self._ami = AmiClient(p.host, p.ami_port, p.ami_user, p.ami_secret)
+        if not self.config.is_local:
+            raise PbxError("the course server's manager interface is not open to students (its login would "
+                           "cross the network in clear): check your phone's registration with "
+                           "vl.Phone(...).register(), or ask your instructor")
+        try:
+            secret = self.ami_secret_file.read_text().strip()
+        except OSError:
+            raise PbxError(f"the lab in {self.lab_dir} has no manager secret: it was never started here; "
+                           "run 'voiplab lab up'") from None
+        return AmiClient(p.host, p.ami_port, AMI_USER, secret)
 
     def __repr__(self) -> str:
         p = self.config.pbx
@@ -328,20 +389,32 @@ class Pbx:
     def pid_file(self) -> Path:
         return self.lab_dir / "run" / "voiplab-asterisk.pid"
 
+    @property
+    def ami_secret_file(self) -> Path:
+        """The manager secret of this lab (random, made at each start, readable by its owner only)."""
+        return self.lab_dir / "run" / "ami-secret"
+
+    @property
+    def lock_file(self) -> Path:
+        """Held while the lab starts or stops: two ``lab up`` at once start one Asterisk."""
+        return self.lab_dir / "run" / "lab.lock"
+
     def render(self, install: AsteriskInstall | None = None) -> dict[str, Path]:
         """Write the configuration files into the lab directory; return their paths."""
         install = install or find_asterisk()
         inside = CHROOT_LAB if install.kind == "rootfs" else str(self.lab_dir)
         layout = AsteriskLayout(lab_dir=inside, module_dir=install.module_dir)
-        files = render_all(self.config, layout)
         for sub in ("etc", "run", "log", "lib", "spool", "cache"):
-            (self.lab_dir / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(self.lab_dir / sub)
+        secret = secrets.token_urlsafe(AMI_SECRET_BYTES)
+        files = render_all(self.config, layout, ami_secret=secret)
+        write_private(self.ami_secret_file, secret + "\n")
         if self.config.webrtc.enabled:
             self.ensure_certificates()
         paths = {}
         for name, text in files.items():
             path = self.etc_dir / name
-            path.write_text(text, encoding="utf-8")
+            write_private(path, text)
             paths[name] = path
         return paths
 
@@ -372,7 +445,10 @@ class Pbx:
 
     def config_text(self, name: str) -> str:
         """The rendered text of one configuration file (e.g. ``"pjsip.conf"``)."""
-        files = render_all(self.config, AsteriskLayout(CHROOT_LAB, "/usr/lib/asterisk/modules"))
+        placeholder = "X" * AMI_SECRET_BYTES  # the real secret is made at each start and never shown
+        files = render_all(self.config, AsteriskLayout(CHROOT_LAB, "/usr/lib/asterisk/modules"),
+                           ami_secret=placeholder)
+        files = {n: text.replace(placeholder, "<random, made when the lab starts>") for n, text in files.items()}
         if name not in files:
             raise PbxError(f"{name} is not one of the lab's Asterisk files: use one of {', '.join(files)}")
         return files[name]
@@ -380,11 +456,17 @@ class Pbx:
     # -- process -----------------------------------------------------------
     def pid(self) -> int | None:
         """The pid of the Asterisk voiplab started, if it still runs."""
-        return owned_pid(self.pid_file, ASTERISK_MARKER)
+        return owned_pid(self.pid_file)
 
     def is_running(self) -> bool:
         """True when the PBX answers on its manager port (local lab: and voiplab started it)."""
-        if self.config.is_local and self.pid() is None:
+        if not self.config.is_local:
+            try:
+                send_options(self.config.pbx.host, self.config.pbx.port, timeout=2.0)
+                return True
+            except PbxError:
+                return False
+        if self.pid() is None:
             return False
         try:
             with self._ami.session():
@@ -401,20 +483,20 @@ class Pbx:
         inside_lab = os.path.join(root, CHROOT_LAB.lstrip("/"))
         os.makedirs(inside_lab, exist_ok=True)
         os.makedirs(os.path.join(root, "dev"), exist_ok=True)
-        unshare = shutil.which("unshare")
-        if unshare is None:
-            raise PbxError("unshare (util-linux) is not installed: apt-get install util-linux")
+        # admin tools by absolute path: /usr/sbin is not on a normal user's login PATH
+        unshare, sh, mount, chroot = (system_tool(name, "util-linux" if name != "sh" else "dash")
+                                      for name in ("unshare", "sh", "mount", "chroot"))
         script = (
-            'set -e; mount --bind "$1" "$2/lab"; mount --rbind /dev "$2/dev"; '
-            'exec chroot "$2" /usr/sbin/asterisk -C /lab/etc/asterisk.conf -f -n'
+            'set -e; "$3" --bind "$1" "$2/lab"; "$3" --rbind /dev "$2/dev"; '
+            'exec "$4" "$2" /usr/sbin/asterisk -C /lab/etc/asterisk.conf -f -n'
         )
         cmd = [unshare, "--mount", "--propagation", "private"]
         if os.geteuid() != 0:
             cmd.insert(1, "--map-root-user")
-        return cmd + ["sh", "-c", script, "voiplab-asterisk", str(self.lab_dir), root]
+        return cmd + [sh, "-c", script, "voiplab-asterisk", str(self.lab_dir), root, mount, chroot]
 
     def start(self, timeout: float = BOOT_TIMEOUT_S) -> bool:
-        """Start Asterisk and wait until it is fully booted.
+        """Start Asterisk and wait until it is fully booted (idempotent, safe to run twice at once).
 
         Returns:
             True if it was started, False if voiplab's Asterisk was already running.
@@ -426,28 +508,35 @@ class Pbx:
         if not self.config.is_local:
             raise PbxError(f"the lab config {self.config.source} is in classroom mode: voiplab does not "
                            "start the course server's Asterisk; ask your instructor")
-        if self.pid() is not None:
-            self.wait_fully_booted(timeout)
-            return False
-        p = self.config.pbx
-        for port in (p.port, ):
-            if not _port_free_udp(p.host, port):
-                raise PbxError(f"the PBX address {p.host}:{port} (UDP) is already in use by another program: "
-                               f"stop it (see 'ss -ulpn sport = :{port}') or set [pbx] host/port in lab.toml")
-        install = find_asterisk()
-        self.render(install)
-        cmd = self._command_line(install)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "wb") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True)
-        write_pid_file(self.pid_file, proc.pid)
-        try:
-            self.wait_fully_booted(timeout, proc=proc)
-        except PbxError:
-            self.stop()
-            raise
-        return True
+        with self._locked():
+            if self.pid() is not None:
+                self.wait_fully_booted(timeout)
+                return False
+            p = self.config.pbx
+            if not _port_free_udp(p.host, p.port):
+                raise PbxError(f"the PBX address {p.host}:{p.port} (UDP) is already in use by another program: "
+                               f"stop it (see 'ss -ulpn sport = :{p.port}') or set [pbx] host/port in lab.toml")
+            install = find_asterisk()
+            self.render(install)
+            cmd = self._command_line(install)
+            with open(self.log_file, "wb") as log:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True, close_fds=True)
+            try:
+                self.wait_fully_booted(timeout, proc=proc)
+                # recorded once it runs Asterisk itself (unshare and sh exec'd into it, same pid)
+                write_pid_file(self.pid_file, proc.pid)
+            except (PbxError, ProcessLookupError) as e:
+                end_child(proc)
+                if isinstance(e, ProcessLookupError):
+                    raise PbxError(f"Asterisk exited right after booting: its output was:\n{self._log_tail()}") \
+                        from None
+                raise
+            return True
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        """The lab's start/stop lock (see :func:`voiplab.paths.locked`), as a PbxError when it times out."""
+        return _pbx_lock(self.lock_file, f"the lab in {self.lab_dir}")
 
     def wait_fully_booted(self, timeout: float = BOOT_TIMEOUT_S, proc: subprocess.Popen[bytes] | None = None) -> None:
         """Wait until Asterisk has loaded every module (AMI ``FullyBooted``)."""
@@ -474,31 +563,29 @@ class Pbx:
         return "\n".join(lines[-n:])
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """Stop the Asterisk voiplab started (never another one). Returns True if one was stopped."""
-        pid = self.pid()
-        if pid is None:
+        """Stop the Asterisk voiplab started (never another one). Returns True if one was stopped.
+
+        The pid file's process is signalled only if it is still the very process voiplab
+        started (start time, boot, user and executable checked, see :func:`voiplab.paths.owned_pid`):
+        a stale pid file naming another program is removed, and that program left alone.
+        """
+        with self._locked():
+            pid = self.pid()
+            if pid is None:
+                with contextlib.suppress(OSError):
+                    self.pid_file.unlink()
+                return False
+            signal_owned(self.pid_file, signal.SIGTERM)
+            if not _wait_gone(pid, timeout):
+                signal_owned(self.pid_file, signal.SIGKILL)
+                _wait_gone(pid, 5.0)
             with contextlib.suppress(OSError):
                 self.pid_file.unlink()
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-        if pid_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-        with contextlib.suppress(OSError):
-            self.pid_file.unlink()
-        p = self.config.pbx
-        deadline = time.monotonic() + 5
-        while not _port_free_udp(p.host, p.port) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return True
+            p = self.config.pbx
+            deadline = time.monotonic() + 5
+            while not _port_free_udp(p.host, p.port) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return True
 
     # -- talking to it -------------------------------------------------------
     def cli(self, command: str) -> str:
@@ -532,4 +619,33 @@ def main_install(force: bool = False) -> int:  # pragma: no cover - thin CLI wra
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def send_options(host: str, port: int = 5060, *, local_address: str | None = None, timeout: float = 2.0) -> str:
+    """Send one raw SIP OPTIONS over UDP and return the response text.
+
+    The simplest possible SIP exchange, with nothing but a socket: notebook 00
+    does the same with scapy.
+
+    Raises:
+        PbxError: no response within ``timeout`` (the PBX is down or unreachable).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((local_address or ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0))
+        s.settimeout(timeout)
+        lhost, lport = s.getsockname()[:2]
+        if lhost in ("0.0.0.0", "::"):
+            lhost = "127.0.0.1" if host.startswith("127.") else lhost
+        msg = options_request(host, port, local=lhost, local_port=lport, tag=secrets.token_hex(4),
+                              branch=secrets.token_hex(6), call_id=secrets.token_hex(8))
+        try:
+            s.sendto(bytes(msg), (host, port))
+            data, _ = s.recvfrom(65535)
+        except (TimeoutError, ConnectionRefusedError, OSError) as e:
+            raise PbxError(
+                f"the PBX at {host}:{port} did not answer a SIP OPTIONS within {timeout:.0f} s ({e}): "
+                "start the local lab with 'voiplab lab up', or check the address in lab.toml"
+            ) from None
+    return data.decode("utf-8", "replace")
 

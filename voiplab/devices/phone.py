@@ -35,7 +35,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import wave
@@ -52,6 +51,7 @@ from ..config import Account, LabConfig, load_config
 from ..core.flow import TraceEntry
 from ..core.g711 import SAMPLE_RATE
 from ..errors import CallError, PhoneDied, PhoneError, ProtocolError, RegistrationError
+from ..paths import scratch_dir
 from . import wire
 from .asterisk_conf import CA_CERT_FILE
 from .pbx import Pbx
@@ -379,7 +379,7 @@ class Phone:
         self._proc: subprocess.Popen[bytes] | None = None
         self._write_lock = threading.Lock()
         self.number = acc.number
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"voiplab-{acc.name}-"))
+        self.workdir = scratch_dir("phones", f"{acc.name}-")
         # the agent's log and the recordings go when the Phone (and every Call of it) is gone;
         # pass record_dir= to keep recordings
         weakref.finalize(self, shutil.rmtree, str(self.workdir), True)
@@ -770,20 +770,23 @@ def _read_loop(ref: weakref.ref[Phone], proc: subprocess.Popen[bytes], cv: threa
                events: queue.Queue[Call | None]) -> None:
     """Reader thread: route the agent's replies and events to the Phone (if it still exists)."""
     assert proc.stdout is not None
-    for raw in proc.stdout:
-        try:
-            msg = wire.decode_message(raw)
-        except ProtocolError as e:
-            print(f"voiplab phone: ignored a bad agent message ({e})", file=sys.stderr)
-            continue
-        phone = ref()
-        if phone is None:
-            break
-        try:
-            phone._on_message(msg)
-        except Exception as e:  # noqa: BLE001 - the reader must survive a bad message
-            print(f"voiplab phone: ignored a bad agent message ({e!r})", file=sys.stderr)
-        del phone
+    try:
+        for raw in proc.stdout:
+            try:
+                msg = wire.decode_message(raw)
+            except ProtocolError as e:
+                print(f"voiplab phone: ignored a bad agent message ({e})", file=sys.stderr)
+                continue
+            phone = ref()
+            if phone is None:
+                break
+            try:
+                phone._on_message(msg)
+            except Exception as e:  # noqa: BLE001 - the reader must survive a bad message
+                print(f"voiplab phone: ignored a bad agent message ({e!r})", file=sys.stderr)
+            del phone
+    except (ValueError, OSError):  # close() closed the pipe under this read: the end, as at EOF
+        pass
     phone = ref()
     if phone is not None:
         phone._dead = True

@@ -8,7 +8,7 @@ servable and serves it:
   ``web/build/phone.js`` with esbuild;
 - :class:`PageServer`: serves the page over HTTPS (the lab's server certificate) on the
   PBX address, port 8443: a browser grants the microphone and opens ``wss://`` only
-  from a secure page. It also serves ``accounts/<name>.json``, what the page needs to
+  from a secure page. It also serves ``accounts/<name>.json`` (to a page that has its token), what the page needs to
   register a WebRTC account of the lab (:func:`account_json`).
 
 The lab around it is :mod:`voiplab.devices.webrtc`; the browser driving it is
@@ -20,21 +20,24 @@ Taught in notebook 08 (WebRTC and TLS).
 from __future__ import annotations
 
 import contextlib
+import hmac
 import http.server
 import json
 import os
+import secrets
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import TypedDict
 
 from ..config import Account, LabConfig
 from ..errors import WebRtcError
-from ..paths import cache_dir
+from ..paths import cache_dir, private_dir, write_private
 
 __all__ = [
     "BUNDLE",
@@ -46,6 +49,7 @@ __all__ = [
     "account_json",
     "build_browser_phone",
     "page_answers",
+    "page_token",
     "webrtc_accounts",
 ]
 
@@ -55,6 +59,9 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 BUNDLE = Path("build") / "phone.js"
 #: the port of the page server on the PBX address
 PAGE_PORT = 8443
+#: the page's token: ``accounts/<name>.json`` (with the SIP password) is served only with it
+MIN_TOKEN_LENGTH = 16
+TOKEN_BYTES = 18
 #: the sources copied to the cache when the package's web/ is read-only
 _WEB_SOURCES = ("package.json", "package-lock.json", "app.js", "index.html")
 _PAGE_FILES = {"/": "index.html", "/index.html": "index.html", "/build/phone.js": str(BUNDLE)}
@@ -82,6 +89,24 @@ class PageLogEntry(TypedDict):
     client: str
     path: str
     status: int
+
+
+def page_token(lab_dir: Path) -> str:
+    """The secret token of a WebRTC lab's page (made once, kept 0600 in ``<lab dir>/run/page-token``).
+
+    The browser phone page asks for its account's settings (the SIP password included)
+    with it; without it the page server answers 403, so other users of the machine who
+    reach the server get no password.
+    """
+    path = lab_dir / "run" / "page-token"
+    with contextlib.suppress(OSError):
+        token = path.read_text().strip()
+        if len(token) >= MIN_TOKEN_LENGTH:
+            return token
+    private_dir(path.parent)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    write_private(path, token + "\n")
+    return token
 
 
 def webrtc_accounts(cfg: LabConfig) -> list[Account]:
@@ -175,6 +200,7 @@ class _PageHandler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         srv = self.server
         body: bytes | None = None
+        forbidden = False
         ctype = "application/octet-stream"
         if path in _PAGE_FILES:
             file = srv.web_dir / _PAGE_FILES[path]
@@ -182,15 +208,20 @@ class _PageHandler(http.server.BaseHTTPRequestHandler):
                 body = file.read_bytes()
             ctype = _CONTENT_TYPES.get(file.suffix, ctype)
         elif path.startswith("/accounts/") and path.endswith(".json"):
-            name = path[len("/accounts/"):-len(".json")]
-            acc = next((a for a in webrtc_accounts(srv.config) if a.name == name), None)
-            if acc is not None:
-                body = json.dumps(account_json(srv.config, acc)).encode()
-                ctype = _CONTENT_TYPES[".json"]
-        status = 200 if body is not None else 404
+            # the account's SIP password is in there: only for a page opened with this server's token
+            token = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("token", [""])[0]
+            if not hmac.compare_digest(token.encode(), srv.token.encode()):
+                forbidden = True
+            else:
+                name = path[len("/accounts/"):-len(".json")]
+                acc = next((a for a in webrtc_accounts(srv.config) if a.name == name), None)
+                if acc is not None:
+                    body = json.dumps(account_json(srv.config, acc)).encode()
+                    ctype = _CONTENT_TYPES[".json"]
+        status = 200 if body is not None else 403 if forbidden else 404
         srv.log.append(PageLogEntry(time=time.time(), client=self.client_address[0], path=path, status=status))
         if body is None:
-            body = b"not found\n"
+            body = b"forbidden: open the page with its token (voiplab webrtc url)\n" if forbidden else b"not found\n"
             ctype = "text/plain"
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -206,9 +237,10 @@ class _PageHandler(http.server.BaseHTTPRequestHandler):
 class _PageHttpServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], web_dir: Path, config: LabConfig):
+    def __init__(self, address: tuple[str, int], web_dir: Path, config: LabConfig, token: str):
         self.web_dir = web_dir
         self.config = config
+        self.token = token
         self.log: list[PageLogEntry] = []
         super().__init__(address, _PageHandler)
 
@@ -228,8 +260,12 @@ class PageServer:
     """
 
     def __init__(self, config: LabConfig, cert_file: str | os.PathLike[str], key_file: str | os.PathLike[str], *,
-                 host: str | None = None, port: int = PAGE_PORT, web_dir: Path | None = None):
+                 token: str, host: str | None = None, port: int = PAGE_PORT, web_dir: Path | None = None):
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise WebRtcError(f"the page token must have at least {MIN_TOKEN_LENGTH} characters: "
+                              "make it with page_token()")
         self.config = config
+        self.token = token
         self.host = host or config.pbx.host
         self.port = port
         self.cert_file, self.key_file = Path(cert_file), Path(key_file)
@@ -269,7 +305,7 @@ class PageServer:
             raise WebRtcError(f"the page server's certificate {self.cert_file} could not be loaded ({e}): "
                               "make it with voiplab.devices.certs.make_certificates") from None
         try:
-            server = _PageHttpServer((self.host, self.port), self.web_dir, self.config)
+            server = _PageHttpServer((self.host, self.port), self.web_dir, self.config, self.token)
         except OSError as e:
             raise WebRtcError(f"the page server address {self.host}:{self.port} could not be bound ({e.strerror}): "
                               "stop the other server on it or choose another port") from None

@@ -38,7 +38,7 @@ from ..paths import state_dir
 from .alcatel import SimulatedAlcatel
 from .asterisk_conf import CA_CERT_FILE, KEYS_SUBDIR, SERVER_CERT_FILE, SERVER_KEY_FILE
 from .pbx import Pbx
-from .webpage import PAGE_PORT, PageServer, build_browser_phone, page_answers, webrtc_accounts
+from .webpage import PAGE_PORT, PageServer, build_browser_phone, page_answers, page_token, webrtc_accounts
 
 __all__ = [
     "WEBRTC_LAB_HOST",
@@ -81,7 +81,8 @@ def webrtc_lab_config(base: LabConfig | None = None, host: str = WEBRTC_LAB_HOST
 
 
 
-def browser_phone_url(account: str = "rpi", config: LabConfig | None = None, *, port: int = PAGE_PORT) -> str:
+def browser_phone_url(account: str = "rpi", config: LabConfig | None = None, *, port: int = PAGE_PORT,
+                      token: str = "") -> str:
     """The address of the browser phone page for a WebRTC account (``rpi`` or ``guillaume``).
 
     Raises:
@@ -95,7 +96,7 @@ def browser_phone_url(account: str = "rpi", config: LabConfig | None = None, *, 
         names = ", ".join(a.name for a in webrtc_accounts(cfg)) or "none"
         raise WebRtcError(f"account {acc.name} is not a WebRTC account: use one of {names} "
                           "(accounts.NAME.webrtc = true in lab.toml)")
-    return f"https://{cfg.pbx.host}:{port}/?account={acc.name}"
+    return f"https://{cfg.pbx.host}:{port}/?account={acc.name}" + (f"&token={token}" if token else "")
 
 
 
@@ -149,7 +150,13 @@ class WebRtcLab:
 
     def url(self, account: str = "rpi") -> str:
         """The browser phone page of ``account``."""
-        return browser_phone_url(account, self.config, port=self.page_port)
+        return browser_phone_url(account, self.config, port=self.page_port, token=self.page_token)
+
+    @property
+    def page_token(self) -> str:
+        """The page's token (in :meth:`url`): the page server gives account settings only with it."""
+        assert self.lab_dir is not None
+        return page_token(self.lab_dir)
 
     @property
     def simulated_alcatel(self) -> SimulatedAlcatel | None:
@@ -185,7 +192,7 @@ class WebRtcLab:
             self.pbx.ensure_certificates()
         if self.page is None:
             self.page = PageServer(self.config, self.keys_dir / SERVER_CERT_FILE, self.keys_dir / SERVER_KEY_FILE,
-                                   port=self.page_port, web_dir=work)
+                                   token=self.page_token, port=self.page_port, web_dir=work)
         try:
             self.page.start()
             done.append(f"serving the browser phone at https://{self.page.host}:{self.page_port}/")

@@ -228,7 +228,8 @@ class CallStats(TypedDict, total=False):
     ``rx_lost`` and ``jitter_ms`` are measured by this phone, ``tx_lost`` is what the
     other side reported in RTCP; ``streams`` counts the media streams (Asterisk's
     direct-media re-INVITEs create new ones); ``codec`` and ``remote_rtp`` are those
-    of the last stream.
+    of the last stream. ``rtp_latching`` is ``"off"`` when the phone sends RTP only where
+    the SDP says (never to the source of what it receives: see ``_agent.disable_rtp_latching``).
     """
 
     tx_packets: int
@@ -246,6 +247,7 @@ class CallStats(TypedDict, total=False):
     streams: int
     codec: str
     remote_rtp: str
+    rtp_latching: str
 
 
 # ---------------------------------------------------------------------------

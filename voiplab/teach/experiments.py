@@ -32,7 +32,6 @@ import atexit
 import html
 import re
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -54,7 +53,9 @@ from ..devices.lab import Lab
 from ..devices.phone import Call, Phone, Registration
 from ..devices.wire import CallStats
 from ..errors import CallError, CaptureError, PhoneError, RegistrationError, VoipLabError
-from .explain import AuthExchange, StreamsTable, auth_exchange
+from ..paths import scratch_dir
+from .explain import AuthExchange, auth_exchange
+from .media import StreamsTable
 
 __all__ = [
     "CAPTURE_PREFERENCE",
@@ -262,7 +263,7 @@ class _Recorder:
                 raise CaptureError(self.note)
             _warn_once(self.note)
             return
-        directory = Path(tempfile.mkdtemp(prefix="voiplab-experiment-"))
+        directory = scratch_dir("captures", "experiment-")
         # removed when Python exits: copy experiment.pcap elsewhere to keep it
         atexit.register(shutil.rmtree, str(directory), True)
         slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")

@@ -331,9 +331,12 @@ async function boot() {
   setup();
   const params = new URLSearchParams(window.location.search);
   const name = params.get('account') || 'rpi';
-  const response = await fetch(`accounts/${encodeURIComponent(name)}.json`);
+  const token = params.get('token') || '';
+  const response = await fetch(`accounts/${encodeURIComponent(name)}.json?token=${encodeURIComponent(token)}`);
   if (!response.ok) {
-    setStatus(`account ${name} is not a WebRTC account of this lab`);
+    setStatus(response.status === 403
+      ? 'this page was opened without its token: open the address printed by "voiplab webrtc url"'
+      : `account ${name} is not a WebRTC account of this lab`);
     return;
   }
   state.account = await response.json();
