@@ -67,6 +67,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c "import
     PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
     echo "$want" > "$stamp"
 fi
+# bytecode once, so that every later start (CLI, kernels, phones) reads it even where
+# PYTHONDONTWRITEBYTECODE is set: a tenth of a second less at each start
+.venv/bin/python -m compileall -q -j 0 voiplab >/dev/null
 
 # the browser phone: rebuilt only when its sources are newer than the bundle
 bundle=voiplab/web/build/phone.js

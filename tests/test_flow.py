@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 from synthetic_sip import CALL_ID_A, CALL_ID_B, Packet, all_packets, call_packets
 
 from voiplab.capture.sipread import read_flow
-from voiplab.core.flow import VOIP_CALL_STATES, Flow, FlowMessage, format_address, split_address
+from voiplab.core.flow import (
+    B2BUA_WINDOW_S,
+    VOIP_CALL_STATES,
+    CallLeg,
+    Flow,
+    FlowMessage,
+    correlate_legs,
+    format_address,
+    split_address,
+)
 from voiplab.core.sip import SipMessage
 
 
@@ -267,3 +277,71 @@ def test_real_call_ladder_png_has_one_arrow_per_message(data_dir: Path, name: st
     figure = ladder_figure(flow)
     assert len(arrows(figure.axes[0])) == len(flow.messages)
     figure.savefig(tmp_path / "ladder.png")
+
+
+# ---------------------------------------------------------------------------- leg correlation at scale
+
+
+def _pairwise_correlation(legs: list[CallLeg], pbx: str | None = None) -> list[list[str]]:
+    """The rule of correlate_legs, applied by comparing every pair of legs (the O(n^2) reference)."""
+    ordered = sorted(legs, key=lambda leg: leg.start)
+    parent: dict[int, int] = {}
+    for i, a in enumerate(ordered):
+        pbx_host = split_address(a.callee)[0]
+        if pbx is not None and pbx_host != pbx:
+            continue
+        number = a.dialed or a.to_user
+        candidates = [
+            (j, b) for j, b in enumerate(ordered)
+            if j != i and j not in parent and split_address(b.caller)[0] == pbx_host
+            and split_address(b.callee)[0] != pbx_host
+            and a.invite.time <= b.invite.time <= min(a.invite.time + B2BUA_WINDOW_S, a.stop)
+        ]
+        candidates.sort(key=lambda item: (item[1].invite.time, item[0]))
+        chosen = next((j for j, b in candidates if number and number in (b.to_user, b.dialed)), None)
+        if chosen is None:
+            chosen = next((j for j, b in candidates if a.from_user and b.from_user == a.from_user), None)
+        if chosen is None:
+            chosen = next((j for j, b in candidates if a.from_display and b.from_display == a.from_display), None)
+        if chosen is None and candidates:
+            chosen = candidates[0][0]
+        if chosen is not None:
+            parent[chosen] = i
+    groups: dict[int, list[str]] = {}
+    for i, leg in enumerate(ordered):
+        root = i
+        while root in parent:
+            root = parent[root]
+        groups.setdefault(root, []).append(leg.call_id)
+    return [groups[root] for root in sorted(groups)]
+
+
+def _leg(number: int, caller: str, callee: str, start: float, stop: float, dialed: str, from_user: str,
+         display: str) -> CallLeg:
+    invite = SipMessage.request("INVITE", f"sip:{dialed}@{split_address(callee)[0]}", [
+        ("Via", f"SIP/2.0/UDP {caller};branch=z9hG4bK{number}"), ("From", f'"{display}" <sip:{from_user}@pbx>;tag=f'),
+        ("To", f"<sip:{dialed}@pbx>"), ("Call-ID", f"leg-{number}"), ("CSeq", "1 INVITE")])
+    bye = SipMessage.request("BYE", f"sip:{dialed}@pbx", [("Call-ID", f"leg-{number}"), ("CSeq", "2 BYE")])
+    messages = (FlowMessage(invite, start, caller, callee), FlowMessage(bye, stop, caller, callee))
+    return CallLeg(f"leg-{number}", messages, "COMPLETED", ())
+
+
+def test_indexed_leg_correlation_equals_the_pairwise_rule() -> None:
+    """On 600 random legs (phones calling a PBX, the PBX calling phones, overlapping in time, numbers,
+    users and display names that match or not), does correlate_legs group exactly as comparing every
+    pair of legs does?"""
+    rng = random.Random(4)
+    hosts = ["10.0.0.80:5060", "10.0.0.81:5060", "10.0.0.82:5060", "10.0.0.83:5060", "10.0.0.90:5060"]
+    legs = []
+    for number in range(600):
+        pbx = rng.random() < 0.5
+        caller = rng.choice(hosts[:1] if pbx else hosts[1:])
+        callee = rng.choice(hosts[1:] if pbx else hosts[:1] + hosts[1:2])
+        start = rng.uniform(0, 120)
+        legs.append(_leg(number, caller, callee, start, start + rng.uniform(0.1, 20), rng.choice(["5001", "5002",
+                         "5003", "alcatel"]), rng.choice(["5001", "5002", "5003"]), rng.choice(["A", "B", "C"])))
+    ours = [[leg.call_id for leg in group] for group in correlate_legs(legs)]
+    assert ours == _pairwise_correlation(legs)
+    assert sum(len(group) > 1 for group in ours) > 50  # the rule did match many legs
+    ours_pbx = [[leg.call_id for leg in group] for group in correlate_legs(legs, pbx="10.0.0.80")]
+    assert ours_pbx == _pairwise_correlation(legs, pbx="10.0.0.80")

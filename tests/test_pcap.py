@@ -40,9 +40,11 @@ from voiplab.capture.pcap import (
     LINKTYPE_NULL,
     LINKTYPE_RAW,
     UDP_DTYPE,
+    iter_frames,
     network_header,
     read_packets,
     read_udp,
+    tunnel_inner,
 )
 from voiplab.errors import CaptureError
 from voiplab.teach.samples import sample_capture
@@ -305,3 +307,42 @@ def test_undeclared_interface_ends_reading_like_tshark(tshark: str, tmp_path: Pa
     assert str(caught[0].message) == (
         f"capture file '{path}' is corrupt at packet 2: it names interface 1, which no interface description "
         "block (IDB) declares (re-save it with Wireshark); packet 1 was read")
+
+
+# ---------------------------------------------------------------- issue 11: corrupt records, PPPoE, tunnels
+
+
+def test_pcap_record_longer_than_tshark_accepts_ends_the_reading(tmp_path: Path) -> None:
+    """Does a record claiming more than 262,144 bytes (tshark's limit) end the reading with a warning
+    that says so, the packets before it kept, from both readers?"""
+    path = write_pcap(tmp_path / "big.pcap", LINKTYPE_ETHERNET, [ethernet(invite_ipv4())] * 2)
+    data = bytearray(path.read_bytes())
+    second = 24 + 16 + len(ethernet(invite_ipv4()))
+    struct.pack_into("<I", data, second + 8, 300_000)
+    path.write_bytes(bytes(data))
+    expected = (f"capture file '{path}' is corrupt at packet 2: its record says 300000 bytes, more than 262144; "
+                "packet 1 was read")
+    for read in (lambda: [p.frame for p in read_packets(path)], lambda: read_udp(path)["frame"].tolist()):
+        with pytest.warns(UserWarning) as caught:
+            assert read() == [1]
+        assert str(caught[0].message) == expected
+
+
+def test_iter_frames_can_skip_empty_frames_keeping_numbers(tmp_path: Path) -> None:
+    """With empty=False, are frames of 0 bytes counted but not yielded (the next frame keeps its number)?"""
+    frame = ethernet(invite_ipv4())
+    path = write_pcap(tmp_path / "gaps.pcap", LINKTYPE_ETHERNET, [b"", frame, b"", b"", frame])
+    assert [f[0] for f in iter_frames(path)] == [1, 2, 3, 4, 5]
+    assert [f[0] for f in iter_frames(path, empty=False)] == [2, 5]
+
+
+def test_pppoe_and_tunnels_say_where_ip_is() -> None:
+    """Is IP found behind a PPPoE session header, and inside GRE (with key and sequence) and IP-in-IP?"""
+    pppoe = bytes(12) + b"\x88\x64" + b"\x11\x00\x00\x07\x00\x40" + b"\x00\x21" + invite_ipv4()
+    assert network_header(LINKTYPE_ETHERNET, pppoe) == (4, 22)
+    assert network_header(LINKTYPE_ETHERNET, pppoe[:20] + b"\xc0\x21" + invite_ipv4()) is None  # LCP, not IP
+    assert tunnel_inner(4, invite_ipv4()) == (4, 0) and tunnel_inner(41, invite_ipv6()) == (6, 0)
+    gre = struct.pack("!HH", 0x3000, 0x0800) + bytes(8) + invite_ipv4()  # key and sequence present
+    assert tunnel_inner(47, gre) == (4, 12)
+    assert tunnel_inner(47, struct.pack("!HH", 0x0001, 0x880B) + bytes(4)) is None  # version 1 (PPTP)
+    assert tunnel_inner(17, invite_ipv4()) is None

@@ -16,7 +16,9 @@ from voiplab.core.sip import (
     Uri,
     Via,
     diff,
+    head_content_length,
     message_length,
+    salvage_fields,
     split_commas,
 )
 from voiplab.errors import SipParseError
@@ -452,3 +454,62 @@ def test_content_length_that_is_not_ascii_digits_is_a_parse_error(length: str) -
     data = f"OPTIONS sip:127.0.0.80 SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: {length}\r\n\r\n".encode()
     with pytest.raises(SipParseError, match="is not a number: it must be the body size in bytes"):
         SipMessage.parse(data)
+
+
+# ---------------------------------------------------------------------------- issue 11: captures from the wild
+
+
+def test_folded_header_is_joined_and_kept_byte_for_byte() -> None:
+    """Is a header folded over many lines read as one value (pieces joined by one space) and the
+    message kept byte for byte?"""
+    lines = "".join(f"\r\n \t piece{k}" for k in range(2000))
+    data = f"MESSAGE sip:a@b SIP/2.0\r\nSubject: start{lines}\r\nCall-ID: x\r\n\r\n".encode()
+    message = SipMessage.parse(data)
+    assert message.headers.get("subject") == "start " + " ".join(f"piece{k}" for k in range(2000))
+    assert message.call_id == "x" and bytes(message) == data
+
+
+def test_salvage_fields_reads_what_it_can_of_a_broken_message() -> None:
+    """Does salvage_fields give the first line and the first value of each readable header (compact
+    forms expanded), skipping lines without a colon, never raising?"""
+    first, values = salvage_fields(b"BYE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h\r\ni: abc\r\nbroken line\r\nCSe")
+    assert first == "BYE sip:a@b SIP/2.0" and values == {"via": "SIP/2.0/UDP h", "call-id": "abc"}
+    assert salvage_fields(b"") == ("", {}) and salvage_fields(b"\xff\xfe:\r\n")[0] == "\ufffd\ufffd:"
+
+
+def test_head_content_length() -> None:
+    """Is the Content-Length of a head read (compact form too), 0 when absent, and a bad one a SipParseError?"""
+    assert head_content_length(b"INVITE sip:a@b SIP/2.0\r\nl: 12\r\n") == 12
+    assert head_content_length(b"SIP/2.0 200 OK\r\nCall-ID: x\r\n") == 0
+    with pytest.raises(SipParseError, match="SIP Content-Length 'x1' is not a number: it must be the body size"):
+        head_content_length(b"SIP/2.0 200 OK\r\nContent-Length: x1\r\n")
+
+
+@pytest.mark.parametrize("value", [
+    '<sip:5001@127.0.0.80>;tag=abc', '"Pi; the phone" <sip:5002@pbx>;tag=q;x=1', "sip:5001@pbx;tag=t",
+    '<sip:5001@pbx;tag=uri-param>', "<sip:5001@pbx>;TAG=Upper", "<sip:5001@pbx>",
+])
+def test_tags_read_quickly_equal_the_parsed_address_tags(value: str) -> None:
+    """Is the From/To tag read without parsing the URI the same as the tag of the parsed address?"""
+    message = SipMessage.request("INVITE", "sip:a@b", [("From", value), ("To", value), ("Call-ID", "x")])
+    assert message.from_tag == (message.from_.tag if message.from_ else None)
+    assert message.to_tag == (message.to.tag if message.to else None)
+    assert message.header("f") == message.headers.get("From") == value
+
+
+@pytest.mark.parametrize("text", [
+    "SIP/2.0/UDP 127.0.0.82:5060;rport;branch=z9hG4bKPj0b4c", "SIP/2.0/TCP host;branch=x;received=1.2.3.4",
+    "SIP/2.0/UDP h:5060;branch=", "SIP/2.0/UDP h:5060;Branch=Z;x=y;flag", "SIP/2.0/UDP h:5060",
+    "SIP/2.0/UDP h:5060;;x", "SIP/2.0/UDP h:5060;=x", "SIP/2.0/udp h:0", "SIP/2.0/UDP h:65535;rport=",
+    "SIP/2.0/UDP [::1]:5060;branch=a", "SIP/2.0/UDP h : 5060 ;branch=a", 'SIP/2.0/UDP h;x="a;b"',
+])
+def test_via_read_in_one_step_equals_the_general_reading(text: str) -> None:
+    """Does the quick reading of the usual Via form give exactly what the general reading gives?"""
+    assert Via.parse(text) == Via._parse_general(text)
+    assert str(Via.parse(text)) == str(Via._parse_general(text))
+
+
+def test_via_port_beyond_65535_is_still_an_error() -> None:
+    """Is a Via port above 65535 a SipParseError, even in the usual form?"""
+    with pytest.raises(SipParseError, match="has a port that is not a number from 0 to 65535"):
+        Via.parse("SIP/2.0/UDP h:99999;branch=z9hG4bKx")

@@ -44,10 +44,10 @@ from voiplab.teach.samples import sample_capture
 REAL_CAPTURES = ["register_401.pcap", "call_rpi_to_alcatel.pcap", "call_alcatel_to_rpi.pcap"]
 TSHARK_FIELDS = [
     "frame.number",
-    "ip.src",
+    "_ws.col.Source",  # the innermost network address (inside tunnels, IPv4 or IPv6)
     "udp.srcport",
     "tcp.srcport",
-    "ip.dst",
+    "_ws.col.Destination",
     "udp.dstport",
     "tcp.dstport",
     "sip.Method",
@@ -79,6 +79,7 @@ def tshark_rows(tshark: str, path: Path) -> list[tuple[int, str, str, str, str, 
     for line in output.splitlines():
         frame, src, usport, tsport, dst, udport, tdport, methods, statuses, cseqs, call_ids = line.split("\t")
         sport, dport = usport or tsport, udport or tdport
+        src, dst = (f"[{a}]" if ":" in a else a for a in (src, dst))
         # one frame may carry several messages (TCP): tshark aggregates them with '|'
         kinds = [k for k in (methods.split("|") if methods else [])] or []
         cseq_list, call_list = cseqs.split("|"), call_ids.split("|")
@@ -411,13 +412,15 @@ def test_pcapng_packet_blocks_and_time_offset_give_tsharks_times(tshark: str, tm
 
 @pytest.mark.parametrize("argv", [["flow", "--json"], ["flow"]])
 def test_voiplab_flow_imports_no_scapy_matplotlib_or_widgets(argv: list[str]) -> None:
-    """Does `python -m voiplab flow FILE` run without importing scapy, matplotlib or ipywidgets?"""
+    """Does `python -m voiplab flow FILE` run without importing scapy, matplotlib, ipywidgets, numpy
+    or the lab's configuration (its start-up is most of its time on a small capture)?"""
     script = (
         "import runpy, sys\n"
         f"sys.argv = ['voiplab', {argv[0]!r}, {str(sample_capture('call_rpi_to_alcatel'))!r}, *{argv[1:]!r}]\n"
         "try:\n    runpy.run_module('voiplab', run_name='__main__')\nexcept SystemExit as end:\n"
         "    assert not end.code, end.code\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('scapy', 'matplotlib', 'ipywidgets'))\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('scapy', 'matplotlib', 'ipywidgets', 'numpy')\n"
+        "               or m == 'voiplab.config')\n"
         "assert heavy == [], heavy\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)

@@ -1,7 +1,8 @@
 """Files and packets: the capture layer (above ``core``, below ``devices``).
 
-* :mod:`~voiplab.capture.pcap`: the one pcap/pcapng reader (frames one by one, UDP as numpy columns)
-  and the link layers it knows.
+* :mod:`~voiplab.capture.pcap`: the one pcap/pcapng reader, its public door: the formats, link
+  layers, tunnels and frames one by one in :mod:`~voiplab.capture.pcapfile` (pure Python), UDP as
+  numpy columns in :mod:`~voiplab.capture.udp`.
 * :mod:`~voiplab.capture.sipread`: the SIP messages of a capture (``read_sip``, ``read_flow``).
 * :mod:`~voiplab.capture.streams`: its RTP streams, found and measured as tshark does.
 * :mod:`~voiplab.capture.live`: live capture; :mod:`~voiplab.capture.layers` and

@@ -2,12 +2,17 @@
 
 How tshark (Wireshark 4.0) decides that a UDP datagram is RTP, and what this module does:
 
-* **SDP** (always): every SDP body carried by SIP over UDP (INVITE, 200 OK, ACK, UPDATE...)
-  sets up an RTP "conversation" for each of its RTP media: the ``c=`` address and ``m=``
-  port, *from that frame on*, with any peer. A datagram sent from or to that address:port
-  is RTP. The payload type map (``a=rtpmap``) of a packet is the one of the conversation
-  of its *destination* (the receiver's SDP says what it receives), else of its source:
-  tshark's ``find_conversation(dst, src)``; the latest SDP for an address:port wins.
+* **SDP** (always): every SDP body carried by SIP (INVITE, 200 OK, ACK, UPDATE...), over UDP
+  or TCP, on a SIP port or found by its first line on any other port, in IP fragments or
+  tunnels, sets up an RTP "conversation" for each of its RTP media: the ``c=`` address and
+  ``m=`` port, *from that frame on*, with any peer. A datagram sent from or to that
+  address:port is RTP. The payload type map (``a=rtpmap``) of a packet is the one of the
+  conversation of its *destination* (the receiver's SDP says what it receives), else of its
+  source: tshark's ``find_conversation(dst, src)``; the latest SDP for an address:port wins.
+* **The media follow the negotiation**: a later SDP that makes an address:port T.38 fax
+  (``m=image ... udptl t38``, a re-INVITE to fax) ends RTP there from its frame on: its
+  datagrams are UDPTL, neither SDP's RTP nor the heuristic's (tshark's T.38 conversation).
+  A port change sets up the new port; the old one stays RTP, as in tshark.
 * **Heuristic** (``heuristic=True``, tshark's ``-o rtp.heuristic_rtp:TRUE``): any other UDP
   datagram of version 2 to an *even* destination port, not RTCP-like (second byte 192-223
   or payload type 72-76), not on a port owned by another protocol (SIP, DNS, STUN...),
@@ -29,8 +34,8 @@ How tshark (Wireshark 4.0) decides that a UDP datagram is RTP, and what this mod
   skipped as tshark skips them. Found only with the Content-Type ``application/sdp``; SDP inside
   a ``multipart`` body is not looked for (tshark finds it).
 
-Bulk work is numpy over the columns of :func:`voiplab.capture.pcap.read_udp`; only SIP datagrams
-are parsed one by one.
+Bulk work is numpy over the columns of :func:`voiplab.capture.udp.read_udp`; only SIP datagrams
+are parsed one by one, and the TCP segments by :class:`voiplab.capture.sipread.SipReader`.
 Taught in notebook 05 (RTP streams, jitter, loss).
 """
 
@@ -38,7 +43,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,9 +53,9 @@ from ..core.payloads import DEFAULT_DYNAMIC_NAMES, PAYLOAD_NAMES, STATIC_CLOCK_R
 from ..core.rtp import RTP_HEADER_LENGTH, RTP_VERSION
 from ..core.rtpstats import RtpStream, StreamStats, ns_to_seconds, summarize_stream
 from ..core.sdp import Connection, SdpLine, SessionDescription
-from ..core.sip import COMPACT_FORMS, SipMessage
+from ..core.sip import COMPACT_FORMS, SIP_PORTS, SipMessage
 from ..errors import SdpParseError, SipParseError
-from .pcap import UdpTable, read_udp
+from .udp import UdpTable, read_udp
 
 __all__ = ["KNOWN_UDP_PORTS", "SIP_PORT", "Conversation", "analyze", "sdp_conversations", "streams"]
 
@@ -76,6 +81,9 @@ class Conversation:
         frame: the frame of the SIP message that carried the SDP.
         address, port: the ``c=`` address and ``m=`` port of one media description.
         rtpmap: dynamic payload type -> (encoding name, clock rate) of that media.
+        protocol: ``"RTP"``, or ``"T.38"`` for a fax media (``m=image ... udptl t38``): from
+            its frame on, datagrams from or to that address:port are UDPTL, not RTP (tshark's
+            T.38 conversation), whatever they look like.
 
     Taught in notebook 05.
     """
@@ -84,10 +92,17 @@ class Conversation:
     address: str
     port: int
     rtpmap: dict[int, tuple[str, int]] = field(default_factory=dict)
+    protocol: str = "RTP"
+
+    @property
+    def is_rtp(self) -> bool:
+        """Whether the media is RTP (else T.38 over UDPTL: its datagrams are not RTP from ``frame`` on)."""
+        return self.protocol == "RTP"
 
     def __repr__(self) -> str:
         codecs = ", ".join(f"{pt} {name}/{rate}" for pt, (name, rate) in sorted(self.rtpmap.items()))
-        return f"Conversation(frame {self.frame}: {self.address}:{self.port}{' ' + codecs if codecs else ''})"
+        kind = "" if self.is_rtp else f" {self.protocol}"
+        return f"Conversation(frame {self.frame}: {self.address}:{self.port}{kind}{' ' + codecs if codecs else ''})"
 
 
 # ---------------------------------------------------------------- SDP in SIP, read as tshark reads it
@@ -102,8 +117,10 @@ UNUSABLE_CONNECTION = "IN NONE unusable"
 UNUSABLE_MEDIA = "unusable 0 unusable"
 IP_VERSION_OF_ADDRESS_TYPE = {"IP4": 4, "IP6": 6}
 
-#: An RTP media of an SDP as tshark sees it: (address, port, dynamic payload type -> (name, clock rate))
-RtpMedia = tuple[str, int, dict[int, tuple[str, int]]]
+#: A media of an SDP as tshark sees it: (address, port, dynamic payload type -> (name, clock rate), protocol)
+RtpMedia = tuple[str, int, dict[int, tuple[str, int]], str]
+#: the SDP transport protocol of T.38 fax (RFC 3362: ``m=image 4000 udptl t38``), any case as in tshark
+UDPTL = "udptl"
 
 
 def _sdp_body(payload: bytes) -> bytes | None:
@@ -220,7 +237,7 @@ def _tshark_address(lines: tuple[SdpLine, ...]) -> str | None:
 
 
 def _rtp_media(body: bytes) -> list[RtpMedia]:
-    """(address, port, rtpmap) of each RTP media of an SDP body, as tshark reads them.
+    """(address, port, rtpmap, protocol) of each RTP or T.38 media of an SDP body, as tshark reads them.
 
     ``rtpmap``: the dynamic payload types (96-127) of the media's ``a=rtpmap`` lines, the
     last one for a type winning (the name as written after the first space). A media is RTP
@@ -232,11 +249,15 @@ def _rtp_media(body: bytes) -> list[RtpMedia]:
     if sdp is None:
         return []
     session_address = _tshark_address(sdp.session_lines)
-    found = []
+    found: list[RtpMedia] = []
     for media in sdp.media:
         own = media.lines[1:]
         address = _tshark_address(own) if any(line.type == "c" for line in own) else session_address
-        if address is None or not 0 < media.port < 65536 or "RTP/" not in media.protocol:
+        if address is None or not 0 < media.port < 65536:
+            continue
+        if "RTP/" not in media.protocol:
+            if media.protocol.lower() == UDPTL:  # T.38 fax: tshark's T.38 conversation
+                found.append((address, media.port, {}, "T.38"))
             continue
         rtpmap: dict[int, tuple[str, int]] = {}
         for attribute in media.attributes:
@@ -244,14 +265,14 @@ def _rtp_media(body: bytes) -> list[RtpMedia]:
                 parsed = _tolerant_rtpmap(attribute.value)
                 if parsed and parsed[0] in DYNAMIC_PAYLOAD_TYPES:
                     rtpmap[parsed[0]] = parsed[1:]
-        found.append((address, media.port, rtpmap))
+        found.append((address, media.port, rtpmap, "RTP"))
     return found
 
 
-def _sip_rows(table: UdpTable) -> np.ndarray:
-    """Rows that may be SIP: port 5060, or a payload starting like a SIP message."""
+def _sip_rows(table: UdpTable, sip_ports: frozenset[int]) -> np.ndarray:
+    """Rows that may be SIP: a SIP port, or a payload starting like a SIP message."""
     sport, dport = table["src_port"], table["dst_port"]
-    rows = (sport == SIP_PORT) | (dport == SIP_PORT)
+    rows = np.isin(sport, sorted(sip_ports)) | np.isin(dport, sorted(sip_ports))
     may_start_sip = np.zeros(256, dtype=bool)
     may_start_sip[sorted(SIP_FIRST_BYTES)] = True
     for row in np.flatnonzero(~rows & may_start_sip[table["rtp_b0"]]).tolist():
@@ -259,29 +280,52 @@ def _sip_rows(table: UdpTable) -> np.ndarray:
     return np.flatnonzero(rows)
 
 
-def sdp_conversations(table: UdpTable) -> list[Conversation]:
-    """The RTP conversations set up by the SDP bodies of the SIP datagrams of a capture.
+def _other_sip(table: UdpTable, sip_ports: frozenset[int]) -> list[tuple[int, bytes]]:
+    """(frame, message bytes) of the SIP in the frames read_udp leaves aside: SIP over TCP
+    (reassembled) and in IP fragments, read by :class:`~voiplab.capture.sipread.SipReader`."""
+    other = table.other_frames
+    if not len(other):
+        return []
+    # the SIP reader (and the flow core under it): a layer loaded late for speed, only for captures with TCP
+    from .sipread import SipReader
+
+    reader = SipReader("skip", sip_ports)
+    for k, (frame, time_ns, linktype) in enumerate(zip(other.frame.tolist(), other.time_ns.tolist(),
+                                                        other.linktype.tolist(), strict=True)):
+        reader.feed_frame(frame, time_ns / 1e9, linktype, table.frame_bytes(k))
+    found = [(m.frame or 0, bytes(m.message)) for m in reader.messages]
+    found += [(m.frame or 0, m.data) for m in reader.malformed]
+    return found
+
+
+def sdp_conversations(table: UdpTable, sip_ports: Iterable[int] = ()) -> list[Conversation]:
+    """The RTP (and T.38) conversations set up by the SDP bodies of the SIP of a capture: SIP
+    over UDP on a SIP port (5060, 5061, ``sip_ports``) or found by its first line on any
+    other port, SIP over TCP, SIP in IP fragments.
 
     Taught in notebook 05.
     """
-    if len(table) == 0:
-        return []
+    ports = SIP_PORTS | frozenset(sip_ports)
+    carried: list[tuple[int, bytes]] = []
+    if len(table):
+        frame = table["frame"]
+        carried = [(int(frame[row]), table.payload(row)) for row in _sip_rows(table, ports).tolist()]
+    carried += _other_sip(table, ports)
     conversations = []
-    frame = table["frame"]
-    for row in _sip_rows(table).tolist():
-        payload = table.payload(row)
-        if SDP_CONTENT_TYPE.encode() not in payload.lower():  # no SDP: not worth parsing
+    marker = SDP_CONTENT_TYPE.encode()
+    for frame_number, payload in carried:
+        if marker not in payload.lower():  # no SDP: not worth parsing
             continue
         body = _sdp_body(payload)
-        for address, port, rtpmap in _rtp_media(body) if body is not None else ():
-            conversations.append(Conversation(int(frame[row]), address, port, rtpmap))
+        for address, port, rtpmap, protocol in _rtp_media(body) if body is not None else ():
+            conversations.append(Conversation(frame_number, address, port, rtpmap, protocol))
     return conversations
 
 
 # ---------------------------------------------------------------- which datagrams are RTP
 def _byte_at(table: UdpTable, rows: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """Byte ``offset`` of the UDP payload of ``rows`` (offsets inside the payload)."""
-    return table.data[table["payload_offset"][rows] + offset].astype(np.int64)
+    return table.bytes_at(table["payload_offset"][rows] + offset).astype(np.int64)
 
 
 def _well_formed(table: UdpTable, rows: np.ndarray, heuristic: bool, events: np.ndarray | None = None) -> np.ndarray:
@@ -418,20 +462,25 @@ class _Found:
     tables: _PayloadTables
 
 
+#: the "conversation" of an endpoint whose latest SDP made it T.38 (UDPTL): not RTP, not tried by the heuristic
+NOT_RTP = -2
+
+
 def _conversations_by_endpoint(table: UdpTable, conversations: list[Conversation]
                                ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """endpoint -> (SDP frames, conversation indexes), sorted by frame."""
+    """endpoint -> (SDP frames, conversation indexes or :data:`NOT_RTP`), sorted by frame."""
     found: dict[int, list[tuple[int, int]]] = {}
     for index, conv in enumerate(conversations):
         key = table.address_key(conv.address)
         if key is not None:
-            found.setdefault((key << 16) | conv.port, []).append((conv.frame, index))
+            found.setdefault((key << 16) | conv.port, []).append((conv.frame, index if conv.is_rtp else NOT_RTP))
     return {endpoint: (np.array([f for f, _ in items], np.int64), np.array([i for _, i in items], np.int64))
             for endpoint, items in ((e, sorted(v)) for e, v in found.items())}
 
 
 def _conversation_at(frames: np.ndarray, setup: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """The conversation of an endpoint in force at each frame (-1: not set up yet / never)."""
+    """The conversation of an endpoint in force at each frame (-1: not set up yet / never;
+    :data:`NOT_RTP`: a T.38 conversation, which ends RTP there as tshark's does)."""
     if setup is None:
         return np.full(len(frames), -1, dtype=np.int64)
     setup_frames, indexes = setup
@@ -441,7 +490,8 @@ def _conversation_at(frames: np.ndarray, setup: tuple[np.ndarray, np.ndarray] | 
     return np.where(at >= 0, indexes[np.maximum(at, 0)], -1)
 
 
-def _find(path: str | os.PathLike[str], heuristic: bool, progress: Callable[[str], None] | None) -> _Found | None:
+def _find(path: str | os.PathLike[str], heuristic: bool, progress: Callable[[str], None] | None,
+          sip_ports: Iterable[int] = ()) -> _Found | None:
     table = read_udp(path)
     if progress:
         progress(f"read {table.frames} frames, {len(table)} UDP datagrams")
@@ -451,7 +501,7 @@ def _find(path: str | os.PathLike[str], heuristic: bool, progress: Callable[[str
     b0, b1 = table["rtp_b0"], table["rtp_b1"]
     sport, dport = table["src_port"], table["dst_port"]
     candidate = ((b0 >> 6) == RTP_VERSION) & ((b1 < RTCP_LIKE.start) | (b1 >= RTCP_LIKE.stop))
-    conversations = sdp_conversations(table)
+    conversations = sdp_conversations(table, sip_ports)
     if not conversations and not heuristic:
         return None
     setups = _conversations_by_endpoint(table, conversations)
@@ -477,8 +527,10 @@ def _find(path: str | os.PathLike[str], heuristic: bool, progress: Callable[[str
             frames = frame[flow]
             conv = _conversation_at(frames, to_setup)
             if from_setup is not None:
-                conv = np.where(conv >= 0, conv, _conversation_at(frames, from_setup))
+                conv = np.where(conv != -1, conv, _conversation_at(frames, from_setup))
         by_sdp = conv >= 0
+        t38 = conv == NOT_RTP  # tshark's T.38 conversation takes these: neither SDP nor the heuristic
+        conv = np.where(t38, -1, conv)
         rtp = by_sdp.copy()
         if by_sdp.any():
             sdp_rows = np.flatnonzero(by_sdp)
@@ -490,7 +542,8 @@ def _find(path: str | os.PathLike[str], heuristic: bool, progress: Callable[[str
             # dissector). It is more specific than an SDP one, so from then on the flow's
             # payload types have no SDP map (whether SDP or the heuristic makes them RTP)
             pt = b1[flow] & 0x7F
-            checked = np.flatnonzero(~by_sdp & ((pt < RTCP_PAYLOAD_TYPES.start) | (pt >= RTCP_PAYLOAD_TYPES.stop)))
+            checked = np.flatnonzero(~by_sdp & ~t38
+                                     & ((pt < RTCP_PAYLOAD_TYPES.start) | (pt >= RTCP_PAYLOAD_TYPES.stop)))
             events = tables.event[0, pt[checked]]
             passing = checked[_well_formed(table, flow[checked], heuristic=True, events=events)]
             if len(passing):
@@ -566,7 +619,7 @@ def _stream_fields(found: _Found, members: np.ndarray, conv: np.ndarray) -> _Str
 
 
 def streams(path: str | os.PathLike[str], heuristic: bool = False,
-            progress: Callable[[str], None] | None = None) -> list[RtpStream]:
+            progress: Callable[[str], None] | None = None, *, sip_ports: Iterable[int] = ()) -> list[RtpStream]:
     """The RTP streams of a capture, in tshark's order, with their packets and payloads.
 
     Parameters:
@@ -574,17 +627,18 @@ def streams(path: str | os.PathLike[str], heuristic: bool = False,
         heuristic: also take RTP-looking UDP not announced by SDP (tshark's
             ``rtp.heuristic_rtp``).
         progress: called with a short message after each step (for large files).
+        sip_ports: more ports whose UDP/TCP payloads are SIP (whose SDP sets up streams).
 
     Raises:
         CaptureError: the file is not a capture or cannot be read.
 
     Taught in notebook 05.
     """
-    found = _find(path, heuristic, progress)
+    found = _find(path, heuristic, progress, sip_ports)
     if found is None:
         return []
     table = found.table
-    data = table.data
+    data = table.payload_data
     result = []
     for members, conv in found.streams:
         f = _stream_fields(found, members, conv)
@@ -613,13 +667,14 @@ def streams(path: str | os.PathLike[str], heuristic: bool = False,
 
 
 def analyze(path: str | os.PathLike[str], heuristic: bool = False,
-            progress: Callable[[str], None] | None = None) -> list[StreamStats]:
+            progress: Callable[[str], None] | None = None, *, sip_ports: Iterable[int] = ()) -> list[StreamStats]:
     """The statistics of every RTP stream of a capture: the rows of ``tshark -q -z rtp,streams``.
 
     Parameters:
         path: a pcap or pcapng file.
         heuristic: also take RTP-looking UDP not announced by SDP (tshark's
             ``-o rtp.heuristic_rtp:TRUE``).
+        sip_ports: more ports whose UDP/TCP payloads are SIP (tshark's ``sip.tcp.ports``/``sip.udp.ports``).
 
     Returns:
         One :class:`~voiplab.core.rtpstats.StreamStats` per stream, in tshark's order.
@@ -629,7 +684,7 @@ def analyze(path: str | os.PathLike[str], heuristic: bool = False,
 
     Taught in notebook 05.
     """
-    found = _find(path, heuristic, progress)
+    found = _find(path, heuristic, progress, sip_ports)
     if found is None:
         return []
     rows = []

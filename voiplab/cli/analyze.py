@@ -1,7 +1,9 @@
-"""``voiplab analyze FILE [--json] [--heuristic]``: the RTP streams of a capture, like tshark.
+"""``voiplab analyze FILE [--json] [--heuristic] [--sip-port PORT]``: the RTP streams of a capture, like tshark.
 
 The plain output is the table of ``tshark -q -z rtp,streams`` (Wireshark 4.0), with the
-same figures; ``--json`` prints a list of objects with the keys of
+same figures (an empty capture gives tshark's empty table); streams are set up by the SDP of
+SIP over UDP or TCP, on any port, in fragments and tunnels, and end where a re-INVITE turns
+their port to T.38 (:mod:`voiplab.capture.streams`); ``--json`` prints a list of objects with the keys of
 :attr:`voiplab.core.rtpstats.StreamStats.JSON_KEYS`. Wired into :mod:`voiplab.cli` with
 ``add_parser(subparsers)`` and ``run(args)``; it loads only the capture layer (numpy, no
 scapy, no matplotlib) so that the whole process is fast.
@@ -23,6 +25,7 @@ from ..capture.streams import analyze
 from ..core.rtpstats import StreamStats
 from ..errors import VoipLabError
 from .common import EXIT_OK, Subparsers, fail
+from .flow import add_sip_port_option
 
 __all__ = ["add_parser", "format_tshark_table", "run"]
 
@@ -49,6 +52,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per stream")
     parser.add_argument("--heuristic", action="store_true",
                         help="also find RTP not announced by SDP (tshark -o rtp.heuristic_rtp:TRUE)")
+    add_sip_port_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -76,7 +80,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            rows = analyze(args.file, heuristic=args.heuristic, progress=progress)
+            rows = analyze(args.file, heuristic=args.heuristic, progress=progress,
+                           sip_ports=getattr(args, "sip_port", None) or ())
     except VoipLabError as error:
         return fail(error)
     for warning in caught:  # e.g. a truncated last record: said once, plainly

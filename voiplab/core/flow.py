@@ -26,6 +26,7 @@ Pure: the messages carry their own time and addresses. Taught in notebook 04.
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,7 +34,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, TypedDict
 
 from ..errors import CaptureError, SdpParseError, SipParseError
-from .sip import SipMessage
+from .grammar import REQUEST_LINE_RE, STATUS_LINE_RE
+from .sip import SipMessage, salvage_fields
 
 __all__ = [
     "VOIP_CALL_STATES",
@@ -41,6 +43,7 @@ __all__ = [
     "TraceEntry",
     "messages_from_trace",
     "FlowMessage",
+    "MalformedMessage",
     "Transaction",
     "Dialog",
     "MediaChange",
@@ -120,6 +123,7 @@ class FlowMessageJson(TypedDict):
     call_id: str | None
     sdp: bool
     retransmission: bool
+    malformed: str | None
 
 
 class MediaChangeJson(TypedDict):
@@ -195,22 +199,35 @@ class FlowMessage:
         """The status code of a response."""
         return self.message.status
 
+    # Call-ID and CSeq are read many times while a flow is built: kept once read (in the
+    # instance's __dict__; functools.cached_property takes a lock per first read in Python 3.11)
+
     @property
     def call_id(self) -> str | None:
         """The Call-ID."""
-        return self.message.call_id
+        state = self.__dict__
+        if "_call_id" not in state:
+            state["_call_id"] = self.message.call_id
+        return state["_call_id"]  # type: ignore[no-any-return]
 
     @property
     def cseq(self) -> str | None:
         """The CSeq as written (``"10453 INVITE"``), whitespace normalised."""
-        value = self.message.headers.get("cseq")
-        return " ".join(value.split()) if value is not None else None
+        state = self.__dict__
+        if "_cseq" not in state:
+            value = self.message.header("cseq")
+            parts = value.split() if value is not None else None
+            state["_cseq"] = " ".join(parts) if parts is not None else None
+            state["_cseq_method"] = parts[-1] if parts and len(parts) == 2 else None
+        return state["_cseq"]  # type: ignore[no-any-return]
 
     @property
     def cseq_method(self) -> str | None:
         """The method in the CSeq (tells which request a response answers)."""
-        value = self.cseq
-        return value.split()[-1] if value and len(value.split()) == 2 else None
+        state = self.__dict__
+        if "_cseq_method" not in state:
+            _ = self.cseq
+        return state["_cseq_method"]  # type: ignore[no-any-return]
 
     @property
     def label(self) -> str:
@@ -237,6 +254,7 @@ class FlowMessage:
             "call_id": self.call_id,
             "sdp": self.has_sdp,
             "retransmission": self.retransmission,
+            "malformed": None,
         }
 
     def __repr__(self) -> str:
@@ -245,6 +263,100 @@ class FlowMessage:
         return (
             f"<FlowMessage {frame}{self.time:.3f} {self.src} -> {self.dst} {self.label} [{self.cseq}]{rtx}>"
         )
+
+
+@dataclass(frozen=True)
+class MalformedMessage:
+    """A payload that starts like a SIP message but does not parse (a Content-Length that is not a
+    number or promises more than is there, a message cut in the middle of a header...).
+
+    A capture reader lists it, as tshark lists such a message (marked malformed), instead of
+    dropping it; it takes no part in transactions, dialogs or calls. What can still be read
+    (method or status, CSeq, Call-ID) is read leniently from its first line and header lines.
+
+    Attributes:
+        data: the bytes of the message as seen on the wire.
+        error: what is wrong (the message of the :class:`~voiplab.errors.SipParseError`).
+        time, src, dst, transport, frame: as in :class:`FlowMessage`.
+
+    Taught in notebook 04 (reading a capture made elsewhere).
+    """
+
+    data: bytes
+    error: str
+    time: float
+    src: str
+    dst: str
+    transport: str = "UDP"
+    frame: int | None = None
+
+    @property
+    def _fields(self) -> tuple[str, dict[str, str]]:
+        cached: tuple[str, dict[str, str]] | None = self.__dict__.get("_salvaged")
+        if cached is None:
+            cached = salvage_fields(self.data)
+            object.__setattr__(self, "_salvaged", cached)
+        return cached
+
+    @property
+    def method(self) -> str | None:
+        """The method of a request line, or ``None``."""
+        match = REQUEST_LINE_RE.fullmatch(self._fields[0])
+        return match.group(1) if match else None
+
+    @property
+    def status(self) -> int | None:
+        """The status code of a status line, or ``None``."""
+        match = STATUS_LINE_RE.fullmatch(self._fields[0])
+        return int(match.group(2)) if match else None
+
+    @property
+    def reason(self) -> str | None:
+        """The reason phrase of a status line, or ``None``."""
+        match = STATUS_LINE_RE.fullmatch(self._fields[0])
+        return (match.group(3) or "") if match else None
+
+    @property
+    def call_id(self) -> str | None:
+        """The Call-ID, if its line could be read."""
+        return self._fields[1].get("call-id")
+
+    @property
+    def cseq(self) -> str | None:
+        """The CSeq as written, whitespace normalised, if its line could be read."""
+        value = self._fields[1].get("cseq")
+        return " ".join(value.split()) if value is not None else None
+
+    @property
+    def label(self) -> str:
+        """``"BYE"`` or ``"200 OK"`` when the first line says it, else the first line's start."""
+        if self.method is not None:
+            return self.method
+        if self.status is not None:
+            return f"{self.status} {self.reason}".strip()
+        return self._fields[0][:40]
+
+    def to_dict(self) -> FlowMessageJson:
+        """The JSON form: the keys of :meth:`FlowMessage.to_dict`, ``malformed`` saying what is wrong."""
+        return {
+            "frame": self.frame,
+            "time": self.time,
+            "src": self.src,
+            "dst": self.dst,
+            "transport": self.transport,
+            "method": self.method,
+            "status": self.status,
+            "reason": self.reason,
+            "cseq": self.cseq,
+            "call_id": self.call_id,
+            "sdp": False,
+            "retransmission": False,
+            "malformed": self.error,
+        }
+
+    def __repr__(self) -> str:
+        frame = f"#{self.frame} " if self.frame is not None else ""
+        return f"<MalformedMessage {frame}{self.time:.3f} {self.src} -> {self.dst} {self.label}: {self.error}>"
 
 
 @dataclass(frozen=True)
@@ -443,7 +555,7 @@ def _safe_user(message: SipMessage, name: str) -> str | None:
 
 
 def _safe_header_address(message: SipMessage, name: str) -> str:
-    value = message.headers.get(name) or ""
+    value = message.header(name) or ""
     try:
         address = message.from_ if name == "from" else message.to
     except SipParseError:
@@ -586,7 +698,8 @@ def _build_transactions(messages: Sequence[FlowMessage]) -> tuple[list[Transacti
         signature = _retransmission_signature(item)
         signatures = seen.setdefault(key, set())
         if signature in signatures:
-            item = replace(item, retransmission=True)
+            item = FlowMessage(item.message, item.time, item.src, item.dst, item.transport, item.frame, item.index,
+                               True)
         signatures.add(signature)
         groups.setdefault(key, []).append(item)
         out.append(item)
@@ -705,6 +818,37 @@ def _leg_state(messages: Sequence[FlowMessage]) -> tuple[str, tuple[str, ...]]:
     return state, tuple(comments)
 
 
+class _TimeIndex:
+    """Legs sorted by the time of their first INVITE; :meth:`first` finds the earliest unclaimed
+    one in a time window, skipping claimed legs with path halving (amortised near O(1))."""
+
+    def __init__(self, items: list[tuple[float, int]]) -> None:
+        self.times = [time for time, _ in items]
+        self.legs = [leg for _, leg in items]
+        self.position = {leg: at for at, leg in enumerate(self.legs)}
+        self.next_free = list(range(len(items) + 1))
+
+    def _free(self, at: int) -> int:
+        jump = self.next_free
+        while jump[at] != at:
+            jump[at] = jump[jump[at]]
+            at = jump[at]
+        return at
+
+    def first(self, low: float, high: float, exclude: int) -> int | None:
+        """The earliest unclaimed leg (other than ``exclude``) with low <= time <= high."""
+        at = self._free(bisect.bisect_left(self.times, low))
+        while at < len(self.times) and self.times[at] <= high:
+            if self.legs[at] != exclude:
+                return self.legs[at]
+            at = self._free(at + 1)
+        return None
+
+    def claim(self, leg: int) -> None:
+        """Take a leg out of every later answer."""
+        self.next_free[self.position[leg]] = self.position[leg] + 1
+
+
 def correlate_legs(legs: Sequence[CallLeg], pbx: str | None = None) -> list[list[CallLeg]]:
     """Group the legs of B2BUA calls (Asterisk) into calls.
 
@@ -722,42 +866,60 @@ def correlate_legs(legs: Sequence[CallLeg], pbx: str | None = None) -> list[list
        rpi -> 5001 is "Raspberry Pi" <sip:5002@pbx> -> sip:alcatel@127.0.0.81, so neither
        user matches); else the first leg meeting 1 and 2 (Dial() follows at once).
 
-    Each leg belongs to at most one call; legs are matched in time order.
+    Each leg belongs to at most one call; legs are matched in time order, and "first" means
+    the earliest first INVITE. Each rule looks its candidates up in an index (sorted by time,
+    claimed legs skipped): the whole matching takes O(n log n) for n legs.
     """
     ordered = sorted(legs, key=lambda leg: leg.start)
+    hosts = [(split_address(leg.caller)[0], split_address(leg.callee)[0]) for leg in ordered]
+    times = [leg.invite.time for leg in ordered]
+    indexes: dict[tuple[str, ...], list[tuple[float, int]]] = {}
+    for j, leg in enumerate(ordered):
+        caller, callee = hosts[j]
+        if caller == callee:
+            continue  # never a second leg: it would be sent back to the PBX itself
+        keys: set[tuple[str, ...]] = {("any", caller)}
+        keys.update(("number", caller, user) for user in (leg.to_user, leg.dialed) if user)
+        if leg.from_user:
+            keys.add(("from", caller, leg.from_user))
+        if leg.from_display:
+            keys.add(("display", caller, leg.from_display))
+        for key in keys:
+            indexes.setdefault(key, []).append((times[j], j))
+    found = {key: _TimeIndex(sorted(items)) for key, items in indexes.items()}
+    owners: dict[int, list[_TimeIndex]] = {}
+    for index in found.values():
+        for j in index.legs:
+            owners.setdefault(j, []).append(index)
     parent: dict[int, int] = {}
-    claimed: set[int] = set()
     for i, a in enumerate(ordered):
-        pbx_host = split_address(a.callee)[0]
+        pbx_host = hosts[i][1]
         if pbx is not None and pbx_host != pbx:
             continue
         number = a.dialed or a.to_user
-        candidates = []
-        for j, b in enumerate(ordered):
-            if j == i or j in claimed or j in parent:
-                continue
-            if split_address(b.caller)[0] != pbx_host or split_address(b.callee)[0] == pbx_host:
-                continue
-            if not (a.invite.time <= b.invite.time <= a.invite.time + B2BUA_WINDOW_S):
-                continue
-            if b.invite.time > a.stop:
-                continue
-            candidates.append((j, b))
-        chosen = next((j for j, b in candidates if number and number in (b.to_user, b.dialed)), None)
-        if chosen is None:
-            chosen = next((j for j, b in candidates if a.from_user and b.from_user == a.from_user), None)
-        if chosen is None:
-            chosen = next((j for j, b in candidates if a.from_display and b.from_display == a.from_display), None)
-        if chosen is None and candidates:
-            chosen = candidates[0][0]
-        if chosen is not None and chosen not in parent:
+        low, high = times[i], min(times[i] + B2BUA_WINDOW_S, a.stop)
+        chosen = None
+        rules: list[tuple[str, ...] | None] = [
+            ("number", pbx_host, number) if number else None,
+            ("from", pbx_host, a.from_user) if a.from_user else None,
+            ("display", pbx_host, a.from_display) if a.from_display else None,
+            ("any", pbx_host),
+        ]
+        for rule in rules:
+            candidates = found.get(rule) if rule is not None else None
+            if candidates is not None:
+                chosen = candidates.first(low, high, exclude=i)
+                if chosen is not None:
+                    break
+        if chosen is not None:
             parent[chosen] = i
-            claimed.add(chosen)
+            for index in owners[chosen]:
+                index.claim(chosen)
+    roots: dict[int, int] = {}
     groups: dict[int, list[CallLeg]] = {}
-    for i, leg in enumerate(ordered):
-        root = i
-        while root in parent:
-            root = parent[root]
+    for i, leg in enumerate(ordered):  # a parent comes before its children: its root is known
+        root = roots[parent[i]] if i in parent else i
+        roots[i] = root
         groups.setdefault(root, []).append(leg)
     return [groups[root] for root in sorted(groups)]
 
@@ -775,16 +937,20 @@ class Flow:
     dialogs: tuple[Dialog, ...] = field(repr=False)
     calls: tuple[FlowCall, ...] = field(repr=False)
     media_changes: tuple[MediaChange, ...] = field(repr=False)
+    malformed: tuple[MalformedMessage, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_messages(
-        cls, messages: Iterable[FlowMessage | tuple[float, str, str, SipMessage]], *, pbx: str | None = None
+        cls, messages: Iterable[FlowMessage | tuple[float, str, str, SipMessage]], *, pbx: str | None = None,
+        malformed: Iterable[MalformedMessage] = (),
     ) -> Flow:
         """Analyse messages in time order.
 
         Parameters:
             messages: :class:`FlowMessage` objects, or ``(time, src, dst, SipMessage)`` tuples.
             pbx: the PBX's IP address, to restrict B2BUA correlation (optional).
+            malformed: the :class:`MalformedMessage` objects of the same capture, listed with
+                the messages (:meth:`entries`, :meth:`to_dict`) but not analysed.
         """
         items: list[FlowMessage] = []
         for entry in messages:
@@ -793,7 +959,8 @@ class Flow:
                 entry = FlowMessage(message, float(time), src, dst)
             items.append(entry)
         items.sort(key=lambda m: (m.time, m.frame if m.frame is not None else 0))
-        items = [replace(m, index=i) for i, m in enumerate(items)]
+        items = [FlowMessage(m.message, m.time, m.src, m.dst, m.transport, m.frame, i, m.retransmission)
+                 for i, m in enumerate(items)]
         transactions, items = _build_transactions(items)
         by_index = {m.index: m for m in items}
         transactions = [
@@ -802,7 +969,8 @@ class Flow:
         dialogs = _build_dialogs(items)
         media_changes = _find_media_changes(items, transactions)
         calls = _build_calls(items, media_changes, pbx)
-        return cls(tuple(items), tuple(transactions), tuple(dialogs), tuple(calls), tuple(media_changes))
+        bad = tuple(sorted(malformed, key=lambda m: (m.time, m.frame if m.frame is not None else 0)))
+        return cls(tuple(items), tuple(transactions), tuple(dialogs), tuple(calls), tuple(media_changes), bad)
 
     @classmethod
     def from_trace(cls, entries: Iterable[TraceEntry], *, pbx: str | None = None) -> Flow:
@@ -871,11 +1039,24 @@ class Flow:
             chosen = [m for m in self.messages if m.call_id == call_id]
         return Flow.from_messages([replace(m, index=-1, retransmission=False) for m in chosen])
 
+    @property
+    def entries(self) -> tuple[FlowMessage | MalformedMessage, ...]:
+        """The messages and the malformed messages together, in capture order (as tshark lists them)."""
+        if not self.malformed:
+            return self.messages
+        both: list[FlowMessage | MalformedMessage] = [*self.messages, *self.malformed]
+        both.sort(key=lambda m: (m.time, m.frame if m.frame is not None else 0))
+        return tuple(both)
+
     def to_dict(self) -> FlowJson:
-        """``{"messages": [...], "calls": [...]}`` (call times relative to the first message)."""
+        """``{"messages": [...], "calls": [...]}`` (call times relative to the first message).
+
+        ``messages`` lists the malformed messages too, in capture order, each with ``malformed``
+        saying what is wrong (``None`` for the others).
+        """
         origin = self.messages[0].time if self.messages else 0.0
         return {
-            "messages": [m.to_dict() for m in self.messages],
+            "messages": [m.to_dict() for m in self.entries],
             "calls": [c.to_dict(origin) for c in self.calls],
         }
 
@@ -890,8 +1071,9 @@ class Flow:
         return iter(self.messages)
 
     def __repr__(self) -> str:
+        bad = f", {len(self.malformed)} malformed" if self.malformed else ""
         return (
-            f"<Flow {len(self.messages)} messages, {len(self.transactions)} transactions, "
+            f"<Flow {len(self.messages)} messages{bad}, {len(self.transactions)} transactions, "
             f"{len(self.dialogs)} dialogs, {len(self.calls)} calls>"
         )
 
@@ -940,17 +1122,29 @@ def _find_media_changes(
         if request.message.is_request and _tags(request)[1] is not None:
             for m in t.messages:
                 in_dialog[m.index] = t.method
+    # An SDP is parsed only when a change has to be decided: the messages with SDP before it wait
+    # in a list per (Call-ID, party), and only the latest one that has an address is read.
     last: dict[tuple[str, str], str] = {}
+    waiting: dict[tuple[str, str], list[FlowMessage]] = {}
     changes: list[MediaChange] = []
     for item in items:
-        if item.retransmission or item.call_id is None:
+        if item.retransmission or item.call_id is None or not item.has_sdp:
+            continue
+        key = (item.call_id, item.src)
+        if item.index not in in_dialog:
+            waiting.setdefault(key, []).append(item)
             continue
         address = _media_address(item)
         if address is None:
             continue
-        key = (item.call_id, item.src)
+        earlier = waiting.pop(key, [])
+        while earlier:
+            found = _media_address(earlier.pop())
+            if found is not None:
+                last[key] = found
+                break
         previous = last.get(key)
-        if item.index in in_dialog and previous != address:
+        if previous != address:
             changes.append(MediaChange(item, in_dialog[item.index], item.src, previous, address))
         last[key] = address
     return changes
@@ -969,10 +1163,14 @@ def _build_calls(
             continue
         state, comments = _leg_state(messages)
         legs.append(CallLeg(call_id, tuple(messages), state, comments))
+    changes_of: dict[str | None, list[MediaChange]] = {}
+    for change in media_changes:
+        changes_of.setdefault(change.message.call_id, []).append(change)
     calls = []
     for group in correlate_legs(legs, pbx):
         first = group[0]
-        changes = tuple(c for c in media_changes if c.message.call_id in {leg.call_id for leg in group})
+        changes = tuple(sorted((c for leg in group for c in changes_of.get(leg.call_id, ())),
+                               key=lambda c: c.message.index))
         call_comments: list[str] = []
         if len(group) > 1:
             call_comments.append("B2BUA legs: " + ", ".join(f"{leg.caller}->{leg.callee}" for leg in group))

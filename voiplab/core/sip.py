@@ -44,6 +44,7 @@ from .grammar import (
     QUOTED_PAIR_RE,
     REQUEST_LINE_RE,
     SCHEME_RE,
+    SIMPLE_VIA_RE,
     STATUS_LINE_RE,
     TOKEN_RE,
     VIA_RE,
@@ -54,6 +55,7 @@ from .sdp import SessionDescription
 __all__ = [
     "SIP_DEFAULT_PORT",
     "SIPS_DEFAULT_PORT",
+    "SIP_PORTS",
     "COMPACT_FORMS",
     "LIST_HEADERS",
     "BRANCH_MAGIC_COOKIE",
@@ -72,6 +74,8 @@ __all__ = [
     "split_params",
     "split_commas",
     "message_length",
+    "head_content_length",
+    "salvage_fields",
     "looks_like_sip",
 ]
 
@@ -79,6 +83,8 @@ __all__ = [
 MAX_CONTENT_LENGTH_DIGITS = 10
 SIP_DEFAULT_PORT = 5060
 SIPS_DEFAULT_PORT = 5061
+#: The ports on which a capture reader takes every UDP/TCP payload for SIP (others: by its first line).
+SIP_PORTS = frozenset({SIP_DEFAULT_PORT, SIPS_DEFAULT_PORT})
 SIP_VERSION = "SIP/2.0"
 #: RFC 3261 section 8.1.1.7: a branch starting with this is globally unique.
 BRANCH_MAGIC_COOKIE = "z9hG4bK"
@@ -598,6 +604,18 @@ class Via:
         Raises:
             SipParseError: the value is not ``SIP/2.0/<transport> <host>[:<port>]...``.
         """
+        simple = SIMPLE_VIA_RE.fullmatch(text)
+        if simple is not None:  # the usual form, read in one step (the general reading gives the same)
+            protocol, transport, host, port, tail = simple.groups()
+            if port is None or int(port) <= 65535:
+                params = tuple((name, value if equal else None) for name, equal, value in
+                               (item.partition("=") for item in tail.split(";")[1:]))
+                return cls(protocol, transport.upper(), host, int(port) if port else None, params)
+        return cls._parse_general(text)
+
+    @classmethod
+    def _parse_general(cls, text: str) -> Via:
+        """:meth:`parse` for any form: whitespace, IPv6 references, quoted or RFC 2543 comments."""
         match = VIA_RE.fullmatch(text)
         if match is None:
             raise SipParseError(
@@ -988,6 +1006,51 @@ def message_length(data: bytes) -> int | None:
     return total if total <= len(data) else None
 
 
+def head_content_length(head: bytes) -> int:
+    """The Content-Length declared by a message head (its header lines, up to the empty line), 0 if none.
+
+    Used to frame messages on a stream (TCP), where RFC 3261 section 18.3 makes it mandatory.
+
+    Raises:
+        SipParseError: the Content-Length is not a number.
+    """
+    for line in head.split(b"\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and _key(name.decode("latin-1")) == "content-length":
+            text = value.strip().decode("latin-1")
+            if not (text.isascii() and text.isdigit() and len(text) <= MAX_CONTENT_LENGTH_DIGITS):
+                raise SipParseError(
+                    f"SIP Content-Length {text[:20]!r} is not a number: it must be the body size in bytes",
+                    offset=0,
+                )
+            return int(text)
+    return 0
+
+
+#: At most this many header lines are looked at by :func:`salvage_fields`.
+SALVAGE_MAX_LINES = 200
+
+
+def salvage_fields(data: bytes) -> tuple[str, dict[str, str]]:
+    """What can still be read of a message that does not parse: its first line and the first
+    value of each header (lookup keys, compact forms expanded), up to the empty line; lines
+    without a ``:`` are skipped. Never raises.
+
+    Taught in notebook 04 (a malformed message in a capture is listed, not dropped).
+    """
+    start = _skip_preamble(data)
+    head_end, _ = _find_blank_line(data, start)
+    head = data[start:head_end if head_end >= 0 else len(data)].decode("utf-8", "replace")
+    lines = head.split("\n", SALVAGE_MAX_LINES + 1)[:SALVAGE_MAX_LINES + 1]
+    values: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        name = name.strip(" \t")
+        if colon and name and TOKEN_RE.fullmatch(name):
+            values.setdefault(_key(name), value.strip(" \t\r"))
+    return lines[0].rstrip("\r") if lines else "", values
+
+
 @dataclass(frozen=True)
 class SipMessage:
     """A SIP request or response, kept byte for byte.
@@ -1098,10 +1161,12 @@ class SipMessage:
             status = int(code)
             reason = reason or ""
 
-        # headers
+        # headers (a folded header's pieces are joined once, at its end: linear in its length)
         headers: list[Header] = []
         offset = start + len(first.encode("utf-8", "surrogateescape")) + 1
-        name = value = raw = ""
+        name = ""
+        values: list[str] = []
+        raws: list[str] = []
         have_header = False
         for number, line in enumerate(lines[1:], start=2):
             is_last = number == len(lines)
@@ -1113,11 +1178,13 @@ class SipMessage:
                         "remove the leading whitespace (folded lines continue the header above)",
                         offset=offset,
                     )
-                value = f"{value} {content.strip()}" if value else content.strip()
-                raw += content + eol
+                piece = content.strip()
+                if piece:
+                    values.append(piece)
+                raws.append(content + eol)
             else:
                 if have_header:
-                    headers.append(Header(name, value, raw))
+                    headers.append(Header(name, " ".join(values), "".join(raws)))
                 colon = content.find(":")
                 if colon < 0:
                     raise SipParseError(
@@ -1133,11 +1200,12 @@ class SipMessage:
                         offset=offset,
                     )
                 value = content[colon + 1 :].strip(" \t")
-                raw = content + eol
+                values = [value] if value else []
+                raws = [content + eol]
                 have_header = True
-            offset += len(line.encode("utf-8", "surrogateescape")) + 1
+            offset += len(line) + 1 if line.isascii() else len(line.encode("utf-8", "surrogateescape")) + 1
         if have_header:
-            headers.append(Header(name, value, raw))
+            headers.append(Header(name, " ".join(values), "".join(raws)))
         header_tuple = Headers(headers)
 
         # body
@@ -1311,29 +1379,65 @@ class SipMessage:
         value = self._header("cseq")
         return CSeq.parse(value) if value is not None else None
 
+    def header(self, name: str) -> str | None:
+        """The value of the first header called ``name`` (any case, compact or long), or ``None``;
+        the same as ``headers.get(name)`` without building every :class:`Header` of the message."""
+        return self._header(_key(name))
+
+    def _address(self, key: str) -> NameAddr | None:
+        """From or To, parsed once (the message is immutable: the parsed value is kept)."""
+        cache_key = "_parsed_" + key
+        state = self.__dict__
+        if cache_key in state:
+            return state[cache_key]  # type: ignore[no-any-return]
+        value = self._header(key)
+        address = NameAddr.parse(value) if value is not None else None
+        state[cache_key] = address
+        return address
+
     @property
     def from_(self) -> NameAddr | None:
         """The From header (``f``), parsed, or ``None``."""
-        value = self._header("from")
-        return NameAddr.parse(value) if value is not None else None
+        return self._address("from")
 
     @property
     def to(self) -> NameAddr | None:
         """The To header (``t``), parsed, or ``None``."""
-        value = self._header("to")
-        return NameAddr.parse(value) if value is not None else None
+        return self._address("to")
+
+    def _tag(self, key: str, cache_key: str) -> str | None:
+        """The tag of From or To: read straight from the parameters after ``<uri>`` in the usual form
+        (no quoted string; the URI itself is not parsed), else from the parsed address; kept once read."""
+        state = self.__dict__
+        if cache_key in state:
+            return state[cache_key]  # type: ignore[no-any-return]
+        value = self._header(key)
+        if value is None:
+            tag = None
+        else:
+            lt, gt = value.find("<"), value.find(">")
+            if '"' not in value and 0 <= lt < gt and value.find("<", lt + 1) < 0 and value.find(">", gt + 1) < 0:
+                tag = None  # the parameters after <uri>, as split_params reads them when nothing is quoted
+                for part in value[gt + 1:].split(";"):
+                    name, equal, text = part.partition("=")
+                    if name.strip().lower() == "tag":
+                        tag = text.strip() if equal else ""
+                        break
+            else:
+                address = self._address(key)
+                tag = address.tag if address else None
+        state[cache_key] = tag
+        return tag
 
     @property
     def from_tag(self) -> str | None:
         """The From tag, or ``None``."""
-        address = self.from_
-        return address.tag if address else None
+        return self._tag("from", "_tag_from")
 
     @property
     def to_tag(self) -> str | None:
         """The To tag (absent on an initial request), or ``None``."""
-        address = self.to
-        return address.tag if address else None
+        return self._tag("to", "_tag_to")
 
     @property
     def vias(self) -> tuple[Via, ...]:
