@@ -58,12 +58,14 @@ def test_signal_is_morse_on_1000_hz():
 
 
 def test_start_is_idempotent_and_registered(alcatel, pbx):
-    """Does a second start() return False, and does Asterisk see alcatel at 127.0.0.81?"""
+    """Does a second start() return False, and does Asterisk see alcatel at its address (127.0.0.81 by default)?"""
     assert alcatel.start() is False
     st = alcatel.status()
     assert st["registered"] and st["account"] == "alcatel/5001"
     rows = {e.name: e for e in pbx.endpoints()}
-    assert (rows["alcatel"].contact_address or "").startswith("127.0.0.81")
+    from voiplab.config import load_config
+
+    assert (rows["alcatel"].contact_address or "").startswith(load_config().account("alcatel").address + ":")
     assert "running" in repr(alcatel)
 
 
@@ -129,3 +131,43 @@ def test_stopped_alcatel_is_a_clear_error(tmp_path):
     assert not sim.is_running() and sim.pid() is None and sim.stop() is False
     with pytest.raises(PhoneError, match="start it with"):
         sim.status()
+
+
+def test_a_variants_signal_and_loss_reach_the_daemons_settings(tmp_path):
+    """Do [alcatel] signal_hz, morse, tx_loss_pct and rtp_port go into the daemon's settings and back, unchanged?"""
+    from dataclasses import replace
+
+    from voiplab.config import load_config
+    from voiplab.devices.alcatel import _config_from_settings, _settings_from_config
+
+    base = load_config()
+    cfg = base.with_overrides(alcatel=replace(base.alcatel, signal_hz=1530.0, morse="SDP", tx_loss_pct=4,
+                                              rtp_port=41768))
+    settings = _settings_from_config(cfg)
+    assert (settings["signal_hz"], settings["morse"], settings["tx_loss_pct"], settings["rtp_port"]) == (
+        1530.0, "SDP", 4, 41768)
+    back = _config_from_settings(settings).alcatel
+    assert (back.signal_hz, back.morse, back.tx_loss_pct, back.rtp_port) == (1530.0, "SDP", 4, 41768)
+    x = alcatel_signal(8000, text="SDP", frequency=1530.0)
+    assert abs(dominant_frequency(x, 8000) - 1530.0) < 5
+    assert detect_alcatel_signal(x, 8000, frequency=1530.0) and not detect_alcatel_signal(x, 8000)
+
+
+def test_a_phone_with_tx_loss_drops_packets_before_sending(pbx, rpi):
+    """A phone made with tx_loss_pct=15 (pjmedia's loss simulation): does the other side count lost packets, and
+    does a phone made without it lose none?"""
+    lossy = Phone("guillaume", audio="tone:700", tx_loss_pct=15, on_incoming=lambda c: c.answer())
+    try:
+        lossy.register()
+        call = rpi.call(lossy.number)
+        call.wait("CONFIRMED", timeout=5)
+        time.sleep(3.0)
+        stats = call.stats()
+        call.hangup()
+        call.wait("DISCONNECTED", timeout=5)
+    finally:
+        lossy.close()
+    assert stats["rx_packets"] > 50
+    assert stats["rx_lost"] >= 3, stats  # ~16 % of 100 packets or more: fewer than 3 has a chance below 1e-5
+    with pytest.raises(PhoneError, match=r"^tx_loss_pct 30 is out of range: give 0 to 20 \(percent\)$"):
+        Phone("guillaume", tx_loss_pct=30)

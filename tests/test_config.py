@@ -91,7 +91,8 @@ def test_new_account(tmp_path: Path) -> None:
         ('[alcatel]\nmac = "00:80:9f"\n', "alcatel.mac",
          "key alcatel.mac must be a MAC address such as 00:80:9f:12:34:56, not '00:80:9f'"),
         ("[mystery]\n", "mystery",
-         "key mystery is unknown: allowed keys are accounts, alcatel, codecs, dialplan, language, pbx, webrtc"),
+         "key mystery is unknown: allowed keys are accounts, alcatel, codecs, dialplan, language, pbx, variant, "
+         "webrtc"),
     ],
 )
 def test_invalid_config_names_file_key_and_what_is_allowed(tmp_path: Path, toml: str, key: str, message: str) -> None:

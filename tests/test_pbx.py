@@ -210,6 +210,7 @@ def test_no_asterisk_lists_the_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("VOIPLAB_ASTERISK", raising=False)
     monkeypatch.setenv("VOIPLAB_CACHE_DIR", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("voiplab.devices.pbx.SYSTEM_ROOTFS", tmp_path / "no-system-rootfs")
     with pytest.raises(PbxError) as e:
         find_asterisk()
     text = str(e.value)

@@ -13,14 +13,14 @@ def test_clean_g711_call_is_excellent():
     q = estimate("g711U", 0.0, 0.0)
     assert q.r == pytest.approx(93.2 - 0.024 * 60)
     assert q.mos == pytest.approx(4.38, abs=0.01)
-    assert q.one_way_delay_ms == 60 and q.ie == 0 and q.bpl == 4.3
+    assert q.one_way_delay_ms == 60 and q.ie == 0 and q.bpl == 25.1
     assert "estimate" in q.label
 
 
-def test_loss_uses_bpl_4_3_random_loss():
-    """Is Ie,eff = 95 * Ppl / (Ppl + 4.3) for G.711 (G.113 Appendix I)?"""
-    q = estimate("g711A", 5.0, 0.0)
-    assert q.equipment_impairment == pytest.approx(95 * 5 / 9.3)
+def test_loss_uses_bpl_with_or_without_concealment():
+    """Is Ie,eff = 95 Ppl / (Ppl + Bpl) for G.711, Bpl 25.1 with concealment and 4.3 without (G.113 App. I)?"""
+    assert estimate("g711A", 5.0, 0.0).equipment_impairment == pytest.approx(95 * 5 / 30.1)
+    assert estimate("g711A", 5.0, 0.0, plc=False).equipment_impairment == pytest.approx(95 * 5 / 9.3)
 
 
 def test_long_delay_costs_more_beyond_177_ms():

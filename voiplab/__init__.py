@@ -43,6 +43,8 @@ _LAZY: dict[str, str] = {
     # the lab's configuration
     "Account": "config:Account",
     "LabConfig": "config:LabConfig",
+    "local_block": "config:local_block",
+    "local_address": "config:local_address",
     "load_config": "config:load_config",
     # core: protocol logic (chapters 1, 3-5)
     "SipMessage": "core.sip:SipMessage",
@@ -95,7 +97,16 @@ _LAZY: dict[str, str] = {
     "Pbx": "devices.pbx:Pbx",
     "Lab": "devices.lab:Lab",
     "start_lab": "devices.lab:start_lab",
+    "render_classroom": "devices.classroom:render_classroom",
+    "serve_classroom": "devices.classroom:serve_classroom",
+    "demo_classroom": "devices.classroom:demo_classroom",
+    "ClassroomMonitor": "devices.classroom:ClassroomMonitor",
+    "ClassroomPbx": "devices.classroom:ClassroomPbx",
+    "classroom_dashboard": "widgets.dashboard:classroom_dashboard",
     "run_checks": "devices.doctor:run_checks",
+    "ConfigCopy": "devices.asterisk_edit:ConfigCopy",
+    "ReloadResult": "devices.pbx:ReloadResult",
+    "edit_asterisk_file": "devices.asterisk_edit:edit_file",
     "Phone": "devices.phone:Phone",
     "SimulatedAlcatel": "devices.alcatel:SimulatedAlcatel",
     "detect_alcatel_signal": "devices.alcatel:detect_alcatel_signal",
@@ -128,15 +139,30 @@ _LAZY: dict[str, str] = {
     "auth_exchange": "teach.explain:auth_exchange",
     "sdp_side_by_side": "teach.explain:sdp_side_by_side",
     "answer_timing": "teach.explain:answer_timing",
+    "nonce_time": "teach.explain:nonce_time",
+    "nonce_uses": "teach.explain:nonce_uses",
+    "nonce_reuse_request": "teach.explain:nonce_reuse_request",
+    "rtp_paths": "teach.explain:rtp_paths",
+    "message_steps": "teach.explain:message_steps",
+    "ladder_stepper": "teach.explain:ladder_stepper",
     "stream_path": "teach.media:stream_path",
     "quality_table": "teach.media:quality_table",
     "dtmf_digits": "teach.media:dtmf_digits",
+    "start_recording": "teach.recording:start_recording",
+    "CallRecording": "teach.recording:CallRecording",
+    "rtp_or_sample": "teach.recording:rtp_or_sample",
+    "call_summary": "teach.recording:call_summary",
+    "both_sides": "teach.media:both_sides",
+    "bit_rates": "teach.media:bit_rates",
+    "simulate_loss": "teach.media:simulate_loss",
+    "assignment": "teach.answers:assignment",
+    "Assignment": "teach.answers:Assignment",
     "sample_capture": "teach.samples:sample_capture",
     "sample_names": "teach.samples:sample_names",
 }
 
 #: sub-packages reachable as attributes: the views, and the graded exercises' helpers
-_PACKAGES = {"plots": "plots", "widgets": "widgets", "checks": "teach.checks", "grading": "teach.grading"}
+_PACKAGES = {"plots": "plots", "widgets": "widgets", "checks": "teach.checks"}
 
 __all__ = [
     "CallError",

@@ -6,20 +6,30 @@ addresses so that the whole lab runs on one machine:
 =========  ======  ====================  ==========  ============
 account    number  display name          password    local address
 =========  ======  ====================  ==========  ============
-alcatel    5001    Alcatel IP Touch      11111111    127.0.0.81
-rpi        5002    Raspberry Pi          22222222    127.0.0.82
-guillaume  5003    Guillaume Nibert      33333333    127.0.0.83
+alcatel    5001    Alcatel IP Touch      11111111    127.A.B.81
+rpi        5002    Raspberry Pi          22222222    127.A.B.82
+guillaume  5003    Guillaume Nibert      33333333    127.A.B.83
 =========  ======  ====================  ==========  ============
 
-The PBX listens on 127.0.0.80:5060. A classroom points voiplab at the course
-server with a ``lab.toml`` (``--config FILE`` or ``VOIPLAB_CONFIG``)::
+The PBX listens on 127.A.B.80:5060. Every 127.x.y.z address is local, so each Unix user
+gets a block of their own, derived from their uid (:func:`local_block`): root's lab is on
+127.0.0.80-83, the user of uid 1000 (= 3 x 256 + 232) has 127.3.232.80-83. Users of one
+machine (a lab PC, a JupyterHub server) run their labs side by side, each with their own
+state directory, and never meet.
+
+A classroom points voiplab at the course server with a ``lab.toml`` (``--config FILE`` or
+``VOIPLAB_CONFIG``); ``voiplab classroom render`` writes one per student::
 
     [pbx]
     mode = "classroom"
     host = "192.168.1.80"
 
     [accounts.rpi]
-    address = "192.168.1.82"
+    username = "s07-pi"      # the account's name on the course server
+    number = "6071"
+    password = "..."
+    address = "0.0.0.0"
+    sip_port = 0
 
     [alcatel]
     simulated = false
@@ -49,12 +59,15 @@ __all__ = [
     "DialPlan",
     "AlcatelConfig",
     "WebRtcConfig",
+    "VariantConfig",
     "LabConfig",
     "load_config",
     "config_path",
     "config_from_dict",
     "DEFAULT_ACCOUNTS",
     "CODECS",
+    "local_block",
+    "local_address",
 ]
 
 #: Codecs Asterisk may offer in this lab, by their Asterisk names.
@@ -72,16 +85,50 @@ PASSWORD_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - set(';#"\\\'`')
 DISPLAY_NAME_FORBIDDEN = frozenset('"<>;\\#')
 _NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _NUMBER_RE = re.compile(r"[0-9]{2,8}")
+_USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 _MAC_RE = re.compile(r"[0-9a-fA-F]{2}(?:([:-]?)[0-9a-fA-F]{2})(?:\1[0-9a-fA-F]{2}){4}")
 _CONTEXT_RE = re.compile(r"[A-Za-z0-9_-]{1,79}")
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
+#: what the simulated Alcatel can key in Morse code: letters, digits and single spaces
+_MORSE_RE = re.compile(r"[A-Z0-9](?: ?[A-Z0-9]){0,23}")
+#: a student id as nbgrader and JupyterHub spell them
+STUDENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})*")
 
 
+def local_block(uid: int | None = None) -> str:
+    """The first three bytes of a user's loopback addresses: ``"127.A.B"``.
+
+    Root (uid 0) has ``127.0.0``; uid ``256*A + B`` has ``127.A.B`` (uid 1000 -> ``127.3.232``),
+    so that the users of one machine each have a lab of their own. A uid that would land on
+    root's block (a multiple of 65536) takes ``127.255.B`` instead.
+
+    Parameters:
+        uid: the user id (default: the current user's).
+    """
+    u = os.getuid() if uid is None else int(uid)
+    a, b = (u >> 8) & 0xFF, u & 0xFF
+    if u != 0 and a == 0 and b == 0:
+        a = 0xFF
+    return f"127.{a}.{b}"
+
+
+def local_address(last: int, uid: int | None = None) -> str:
+    """The user's loopback address ending in ``last``: ``local_address(80)`` is their PBX's."""
+    if not 1 <= int(last) <= 254:
+        raise ValueError(f"the last byte of an address must be 1 to 254, not {last}")
+    return f"{local_block(uid)}.{int(last)}"
+
+
 @dataclass(frozen=True)
 class Account:
-    """One SIP account of the lab: a PJSIP endpoint + auth + aor on Asterisk."""
+    """One SIP account of the lab: a PJSIP endpoint + auth + aor on Asterisk.
+
+    ``name`` is the account's role in the notebooks (``rpi``, ``guillaume``, ``alcatel``);
+    ``username`` its name on the PBX when that differs (on a course server, ``s07-pi``):
+    the user part of the digest, the endpoint's section in ``pjsip.conf``.
+    """
 
     name: str
     number: str
@@ -92,15 +139,23 @@ class Account:
     sip_port: int = 5060
     #: True for accounts a browser (WebRTC) may use in chapter 08
     webrtc: bool = False
+    #: the account's name on the PBX ("": the same as ``name``)
+    username: str = ""
+
+    @property
+    def user(self) -> str:
+        """The name the PBX knows this account by (``username``, else ``name``)."""
+        return self.username or self.name
 
     def __repr__(self) -> str:
-        return f"Account({self.name}/{self.number} {self.display_name!r} at {self.address})"
+        on_pbx = f" as {self.username}" if self.username and self.username != self.name else ""
+        return f"Account({self.name}/{self.number}{on_pbx} {self.display_name!r} at {self.address})"
 
 
 DEFAULT_ACCOUNTS: tuple[Account, ...] = (
-    Account("alcatel", "5001", "Alcatel IP Touch", "11111111", "127.0.0.81"),
-    Account("rpi", "5002", "Raspberry Pi", "22222222", "127.0.0.82", webrtc=True),
-    Account("guillaume", "5003", "Guillaume Nibert", "33333333", "127.0.0.83", webrtc=True),
+    Account("alcatel", "5001", "Alcatel IP Touch", "11111111", local_address(81)),
+    Account("rpi", "5002", "Raspberry Pi", "22222222", local_address(82), webrtc=True),
+    Account("guillaume", "5003", "Guillaume Nibert", "33333333", local_address(83), webrtc=True),
 )
 
 
@@ -110,7 +165,7 @@ class PbxConfig:
 
     #: "local": voiplab starts a real Asterisk on loopback; "classroom": the course server.
     mode: str = "local"
-    host: str = "127.0.0.80"
+    host: str = field(default_factory=lambda: local_address(80))
     port: int = 5060
     #: fixed RTP port range (rtp.conf) so captures and firewalls are predictable
     rtp_port_min: int = 10000
@@ -146,6 +201,14 @@ class AlcatelConfig:
     max_call_s: float = 60.0
     #: MAC address of the real phone (provisioning file sipconfig-<mac>.txt)
     mac: str = "00:80:9f:12:34:56"
+    #: the simulated phone's signal: the tone (Hz) it keys in Morse code, and the text it sends
+    signal_hz: float = 1000.0
+    morse: str = "IP TOUCH"
+    #: percent of the RTP packets the simulated phone drops instead of sending (a loss pattern of its
+    #: own, per graded variant); 0: none
+    tx_loss_pct: int = 0
+    #: the first RTP port the simulated phone tries (the report's sipconfig local_rtp_port)
+    rtp_port: int = 42000
 
 
 @dataclass(frozen=True)
@@ -155,6 +218,17 @@ class WebRtcConfig:
     enabled: bool = False
     https_port: int = 8089
     tls_port: int = 5061
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """Whose graded variant this lab is (``[variant]``, written by ``voiplab exercises variant``).
+
+    Taught in the graded exercises (``voiplab.teach.variants``).
+    """
+
+    #: the student id the lab's passwords, numbers, codec and Alcatel signal were drawn for ("": none)
+    student: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,6 +247,7 @@ class LabConfig:
     alcatel: AlcatelConfig = field(default_factory=AlcatelConfig)
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
     language: str = "fr"
+    variant: VariantConfig = field(default_factory=VariantConfig)
     #: the file this configuration was read from (None for the built-in defaults)
     source: str | None = None
 
@@ -213,7 +288,7 @@ class LabConfig:
     def roles(self) -> dict[str, str]:
         """ip -> lab role, for the lifelines of a ladder diagram.
 
-        ``{"127.0.0.80": "pbx", "127.0.0.81": "alcatel (5001)", "127.0.0.82": "rpi (5002)", ...}``.
+        ``{"127.0.0.80": "pbx", "127.0.0.81": "alcatel (5001)", "127.0.0.82": "rpi (5002)", ...}`` (root's lab).
         Taught in notebook 04.
         """
         roles = {self.pbx.host: "pbx"}
@@ -383,6 +458,8 @@ _RULES: dict[tuple[type, str], Callable[[Any], str | None]] = {
     (Account, "display_name"): _display_name,
     (Account, "password"): _password,
     (Account, "address"): _ip,
+    (Account, "username"): lambda v: None if v == "" or _USERNAME_RE.fullmatch(v) else (
+        f"must be a PBX account name (a letter or digit, then letters, digits, . _ or -; at most 40), not {v!r}"),
     (Account, "sip_port"): lambda v: None if 0 <= v <= 65535 else f"must be a port (0 = any), not {v}",
     (PbxConfig, "mode"): _one_of(MODES),
     (PbxConfig, "host"): _host,
@@ -398,6 +475,14 @@ _RULES: dict[tuple[type, str], Callable[[Any], str | None]] = {
     (AlcatelConfig, "ring_s"): _range(0, 60, " s"),
     (AlcatelConfig, "max_call_s"): _range(1, 3600, " s"),
     (AlcatelConfig, "mac"): _text_rule(_MAC_RE, "a MAC address such as 00:80:9f:12:34:56"),
+    (AlcatelConfig, "signal_hz"): _range(100, 3500, " Hz"),
+    (AlcatelConfig, "morse"): _text_rule(_MORSE_RE, "1 to 24 capital letters or digits, single spaces between "
+                                                    "words (Morse code)"),
+    (AlcatelConfig, "tx_loss_pct"): _range(0, 20, " %"),
+    (AlcatelConfig, "rtp_port"): lambda v: None if 1024 <= v <= 65534 and v % 2 == 0 else (
+        f"must be an even port between 1024 and 65534 (RTP takes it, RTCP the next one), not {v}"),
+    (VariantConfig, "student"): lambda v: None if v == "" or STUDENT_ID_RE.fullmatch(v) else (
+        f"must be a student id (letters, digits and . _ @ + -, at most 64), not {v!r}"),
     (WebRtcConfig, "https_port"): _port,
     (WebRtcConfig, "tls_port"): _port,
 }
@@ -439,6 +524,7 @@ def _validate(cfg: LabConfig) -> None:
     _check_fields(cfg.dialplan, "dialplan", src)
     _check_fields(cfg.alcatel, "alcatel", src)
     _check_fields(cfg.webrtc, "webrtc", src)
+    _check_fields(cfg.variant, "variant", src)
     if not cfg.codecs:
         raise _fail(src, "codecs", 'must be a non-empty list such as ["ulaw", "alaw"]')
     for c in cfg.codecs:
@@ -451,6 +537,7 @@ def _validate(cfg: LabConfig) -> None:
     if not cfg.accounts:
         raise _fail(src, "accounts", "must hold at least one account")
     numbers: dict[str, str] = {}
+    users: dict[str, str] = {}
     places: dict[tuple[str, int], str] = {}
     for acc in cfg.accounts:
         key = f"accounts.{acc.name}"
@@ -460,6 +547,9 @@ def _validate(cfg: LabConfig) -> None:
         if acc.number in numbers:
             raise _fail(src, f"{key}.number", f"{acc.number} is already used by account {numbers[acc.number]}")
         numbers[acc.number] = acc.name
+        if acc.user in users:
+            raise _fail(src, f"{key}.username", f"{acc.user} is already the PBX name of account {users[acc.user]}")
+        users[acc.user] = acc.name
         if cfg.is_local and acc.address == p.host:
             raise _fail(src, f"{key}.address", f"{acc.address} is the PBX's address: give each phone its own")
         place = (acc.address, acc.sip_port)
@@ -514,7 +604,7 @@ def config_from_dict(data: dict[str, Any], source: str | None = None) -> LabConf
     Raises:
         ConfigError: a key is unknown, of the wrong type or out of range (names the key).
     """
-    _known(source, data, "", {"pbx", "accounts", "codecs", "dialplan", "alcatel", "webrtc", "language"})
+    _known(source, data, "", {"pbx", "accounts", "codecs", "dialplan", "alcatel", "webrtc", "language", "variant"})
     codecs = data.get("codecs", ["ulaw", "alaw"])
     if not isinstance(codecs, list) or not all(isinstance(c, str) for c in codecs):
         raise _fail(source, "codecs", 'must be a non-empty list such as ["ulaw", "alaw"]')
@@ -529,6 +619,7 @@ def config_from_dict(data: dict[str, Any], source: str | None = None) -> LabConf
         alcatel=_section(source, data, "alcatel", AlcatelConfig),
         webrtc=_section(source, data, "webrtc", WebRtcConfig),
         language=language,
+        variant=_section(source, data, "variant", VariantConfig),
         source=source,
     )
 

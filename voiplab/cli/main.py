@@ -12,7 +12,8 @@
     voiplab analyze FILE [--json] [--heuristic]
     voiplab provision alcatel|serve ...
     voiplab webrtc certs|up|serve|url|build|down ...
-    voiplab exercises release SOURCE OUT | grade NOTEBOOK [--source S] [--json]
+    voiplab exercises release SOURCE OUT | grade NB --assignment A --student ID --source S [--json]
+    voiplab exercises variant|captures|expected ...
     voiplab course translate [--update] [--check]
 
 Each command group is one module of :mod:`voiplab.cli` with ``add_parser(subparsers)`` and
@@ -45,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "voiplab.cli.analyze",
     "provision": "voiplab.cli.provision",
     "webrtc": "voiplab.cli.webrtc",
+    "classroom": "voiplab.cli.classroom",
     "exercises": "voiplab.cli.exercises",
     "course": "voiplab.cli.course",
 }

@@ -2,7 +2,7 @@
 
 ::
 
-    voiplab pbx install [--force]            build the Asterisk root filesystem (Debian sid) once
+    voiplab pbx install [--force] [--system] build the Asterisk root filesystem (Debian sid) once
     voiplab pbx config [FILE] [--config F]   print a rendered Asterisk file (default pjsip.conf)
     voiplab pbx cli "pjsip show contacts"    run an Asterisk CLI command on the lab's Asterisk
 
@@ -32,6 +32,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     actions.required = True
     install = actions.add_parser("install", help="build the Asterisk root filesystem (Debian sid) once")
     install.add_argument("--force", action="store_true", help="rebuild it")
+    install.add_argument("--system", action="store_true",
+                         help="install it for every user of this machine, in /opt/voiplab (as root)")
     config = actions.add_parser("config", help="print the rendered Asterisk configuration")
     config.add_argument("file", nargs="?", default="pjsip.conf")
     add_config_option(config)
@@ -46,7 +48,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         if args.action == "install":
-            pbx.install_rootfs(force=args.force, progress=lambda line: print(line, file=out, flush=True))
+            pbx.install_rootfs(force=args.force, system=args.system,
+                               progress=lambda line: print(line, file=out, flush=True))
             return EXIT_OK
         asterisk = pbx.Pbx(load_config(args.config))
         if args.action == "config":

@@ -8,8 +8,9 @@ a MOS (1-5). With the default G.107 parameters Ro - Is = 93.2. What this module 
   buffer of ``jitter_buffer_factor`` x the mean jitter (at least one ptime);
   Id = 0.024 Ta + 0.11 (Ta - 177.3) H(Ta - 177.3) (the usual simplification of G.107);
 * Ie,eff, the equipment impairment with loss: Ie + (95 - Ie) Ppl / (Ppl + Bpl)
-  (random loss, BurstR = 1), Ie = 0 and Bpl = 4.3 for G.711 with packet loss concealment
-  (G.113 Appendix I), Ppl the loss percentage of the stream.
+  (random loss, BurstR = 1), Ppl the loss percentage of the stream; for G.711, Ie = 0 and
+  Bpl = 25.1 when the receiver conceals lost packets (PLC: pjsua and Asterisk do), 4.3
+  when it does not (ITU-T G.113 Appendix I).
 
 It is an estimate for teaching, not a measurement: real delay needs both ends' clocks.
 Every input is returned with the result so a student sees where the number comes from.
@@ -19,16 +20,29 @@ Pure. Taught in notebook 05.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from .rtpstats import StreamStats
 
-__all__ = ["CODEC_IMPAIRMENTS", "QualityEstimate", "estimate", "estimate_stream", "r_to_mos"]
+__all__ = ["CODEC_IMPAIRMENTS", "EstimateOptions", "QualityEstimate", "estimate", "estimate_stream", "r_to_mos"]
 
 R0_MINUS_IS = 93.2  # G.107 default parameters
 DELAY_KNEE_MS = 177.3
-#: codec -> (Ie, Bpl) from ITU-T G.113 Appendix I
-CODEC_IMPAIRMENTS = {"g711U": (0.0, 4.3), "g711A": (0.0, 4.3), "PCMU": (0.0, 4.3), "PCMA": (0.0, 4.3),
-                     "g729": (11.0, 19.0), "g722": (0.0, 4.3)}
+#: codec -> (Ie, Bpl without packet loss concealment, Bpl with it), ITU-T G.113 Appendix I.
+#: G.729A always conceals (19.0); G.113 gives no concealment value for G.722 (the lower one is kept).
+CODEC_IMPAIRMENTS: dict[str, tuple[float, float, float]] = {
+    "g711U": (0.0, 4.3, 25.1), "g711A": (0.0, 4.3, 25.1), "PCMU": (0.0, 4.3, 25.1), "PCMA": (0.0, 4.3, 25.1),
+    "g729": (11.0, 19.0, 19.0), "g722": (0.0, 4.3, 4.3),
+}
+
+
+class EstimateOptions(TypedDict, total=False):
+    """The assumptions of :func:`estimate` a caller may change (see its parameters)."""
+
+    network_delay_ms: float
+    ptime_ms: float
+    jitter_buffer_factor: float
+    plc: bool
 
 
 def r_to_mos(r: float) -> float:
@@ -65,8 +79,10 @@ class QualityEstimate:
 
 
 def estimate(codec: str, loss_percent: float, mean_jitter_ms: float, *, network_delay_ms: float = 20.0,
-             ptime_ms: float = 20.0, jitter_buffer_factor: float = 2.0) -> QualityEstimate:
+             ptime_ms: float = 20.0, jitter_buffer_factor: float = 2.0, plc: bool = True) -> QualityEstimate:
     """The E-model R and MOS for a codec, a loss rate and a jitter.
+
+    ``plc``: whether the receiving phone conceals lost packets (the lab's phones do).
 
     Raises:
         ValueError: the codec has no known impairment values (see CODEC_IMPAIRMENTS).
@@ -76,7 +92,8 @@ def estimate(codec: str, loss_percent: float, mean_jitter_ms: float, *, network_
     if codec not in CODEC_IMPAIRMENTS:
         raise ValueError(f"codec {codec!r} has no E-model impairment values here: use one of "
                          f"{', '.join(sorted(CODEC_IMPAIRMENTS))}")
-    ie, bpl = CODEC_IMPAIRMENTS[codec]
+    ie, bpl_plain, bpl_plc = CODEC_IMPAIRMENTS[codec]
+    bpl = bpl_plc if plc else bpl_plain
     ppl = max(0.0, min(100.0, loss_percent))
     ie_eff = ie + (95 - ie) * ppl / (ppl + bpl)
     jitter_buffer = max(ptime_ms, jitter_buffer_factor * max(0.0, mean_jitter_ms))
@@ -88,7 +105,7 @@ def estimate(codec: str, loss_percent: float, mean_jitter_ms: float, *, network_
                            network_delay_ms=network_delay_ms, ptime_ms=ptime_ms, jitter_buffer_ms=jitter_buffer)
 
 
-def estimate_stream(stats: StreamStats, **options: float) -> QualityEstimate:
+def estimate_stream(stats: StreamStats, **options: Unpack[EstimateOptions]) -> QualityEstimate:
     """:func:`estimate` from a :class:`voiplab.core.rtpstats.StreamStats` (negative loss counts as 0).
 
     Taught in notebook 05.

@@ -277,6 +277,9 @@ class Agent:
         ep_cfg.medConfig.sndClockRate = 8000
         ep_cfg.medConfig.noVad = True  # send RTP even for silence
         ep_cfg.medConfig.ecTailLen = 0
+        # pjmedia's loss simulation: each RTP packet is dropped before the socket with this
+        # probability (about (pct+1) %), so the receiver sees gaps in the sequence numbers
+        ep_cfg.medConfig.txDropPct = cfg.tx_loss_pct
         ep.libInit(ep_cfg)
         tcfg = pj.TransportConfig()
         tcfg.boundAddress = address

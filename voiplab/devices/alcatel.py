@@ -8,7 +8,10 @@ and like a person at the desk phone:
   then is answered (200 OK);
 * it plays its signal: the Morse code of ``IP TOUCH`` on a 1000 Hz tone
   (:data:`ALCATEL_SIGNAL_HZ`, 80 ms dots), so a notebook can *see* it on a
-  spectrogram and detect it (:func:`detect_alcatel_signal`);
+  spectrogram and detect it (:func:`detect_alcatel_signal`); a graded variant
+  changes the tone and the word (``[alcatel] signal_hz``, ``morse``);
+* in a graded variant it drops a share of the RTP packets it sends
+  (``[alcatel] tx_loss_pct``): the receiver sees gaps in the sequence numbers;
 * it records what it hears (a WAV per call) and notes the DTMF digits it receives;
 * it hangs up after ``[alcatel] max_call_s`` seconds (60 s);
 * it can dial out (``SimulatedAlcatel().call("5002")``), as in chapter 5 of the report.
@@ -79,7 +82,7 @@ ALCATEL_SIGNAL_HZ = 1000.0
 ALCATEL_MORSE_TEXT = "IP TOUCH"
 #: one Morse unit (a dot), in seconds
 MORSE_UNIT_S = 0.08
-#: the Alcatel's local_rtp_port in the report's sipconfig.txt
+#: the Alcatel's local_rtp_port in the report's sipconfig.txt (``[alcatel] rtp_port`` changes it)
 ALCATEL_RTP_PORT = 42000
 #: how many finished calls status() keeps
 CALL_HISTORY = 20
@@ -124,6 +127,7 @@ class AlcatelStatus(TypedDict):
     morse: str
     ring_s: float
     max_call_s: float
+    tx_loss_pct: int
     current: AlcatelCallRecord | None
     calls: list[AlcatelCallRecord]
     last_error: str
@@ -137,6 +141,10 @@ class AlcatelSettings(TypedDict):
     account: dict[str, Any]  # the fields of config.Account (asdict), read back with Account(**...)
     ring_s: float
     max_call_s: float
+    signal_hz: float
+    morse: str
+    tx_loss_pct: int
+    rtp_port: int
 
 
 #: a request on the control socket: ``{"cmd": "status"|"call"|"hangup"|"stop", "number": ...}``
@@ -160,12 +168,15 @@ def alcatel_signal(rate: int = SAMPLE_RATE, text: str = ALCATEL_MORSE_TEXT, freq
     return morse_signal(text, frequency, rate, unit_s, amplitude)
 
 
-def detect_alcatel_signal(samples: np.ndarray, rate: int, tolerance: float = 0.02) -> bool:
-    """True if the dominant frequency of ``samples`` is the Alcatel's 1000 Hz (within 2 %).
+def detect_alcatel_signal(samples: np.ndarray, rate: int, tolerance: float = 0.02,
+                          frequency: float = ALCATEL_SIGNAL_HZ) -> bool:
+    """True if the dominant frequency of ``samples`` is the Alcatel's tone (1000 Hz, within 2 %).
+
+    ``frequency``: the tone of a graded variant's Alcatel (``[alcatel] signal_hz``).
 
     Taught in notebook 06.
     """
-    return detect_tone(samples, rate, ALCATEL_SIGNAL_HZ, tolerance)
+    return detect_tone(samples, rate, frequency, tolerance)
 
 
 def _default_lab_dir() -> Path:
@@ -423,11 +434,14 @@ class _Daemon:
 
     def make_phone(self) -> Phone:
         acc = self.sim.account
-        sig = write_wav(self.lab_dir / "run" / "alcatel-signal.wav", alcatel_signal(), 8000)
+        signal_samples = alcatel_signal(SAMPLE_RATE, text=self.settings["morse"],
+                                        frequency=float(self.settings["signal_hz"]))
+        sig = write_wav(self.lab_dir / "run" / "alcatel-signal.wav", signal_samples, SAMPLE_RATE)
         self.sim.recordings_dir.mkdir(parents=True, exist_ok=True)
         return Phone(acc, self.sim.config, audio=sig, record_dir=self.sim.recordings_dir,
-                     rtp_port=ALCATEL_RTP_PORT, codecs=("PCMA", "PCMU"),
-                     on_incoming=self.pending.put, bind_wait=3.0)
+                     rtp_port=int(self.settings["rtp_port"]), codecs=("PCMA", "PCMU"),
+                     on_incoming=self.pending.put, bind_wait=3.0,
+                     tx_loss_pct=int(self.settings["tx_loss_pct"]))
 
     def ensure_registered(self) -> None:
         if self.phone is not None and not self.phone.is_alive():
@@ -528,8 +542,9 @@ class _Daemon:
                     pid=os.getpid(), account=f"{acc.name}/{acc.number}",
                     address=f"{acc.address}:{acc.sip_port}",
                     pbx=f"{self.settings['pbx_host']}:{self.settings['pbx_port']}",
-                    signal_hz=ALCATEL_SIGNAL_HZ, morse=ALCATEL_MORSE_TEXT,
+                    signal_hz=float(self.settings["signal_hz"]), morse=self.settings["morse"],
                     ring_s=self.settings["ring_s"], max_call_s=self.settings["max_call_s"],
+                    tx_loss_pct=int(self.settings["tx_loss_pct"]),
                     current=self.current.copy() if self.current else None,
                     calls=[c.copy() for c in self.history], last_error=self.last_error,
                 )
@@ -639,14 +654,18 @@ def _config_from_settings(settings: AlcatelSettings) -> LabConfig:
     return base.with_overrides(
         pbx=replace(base.pbx, host=settings["pbx_host"], port=int(settings["pbx_port"])),
         accounts=accounts,
-        alcatel=replace(base.alcatel, ring_s=float(settings["ring_s"]), max_call_s=float(settings["max_call_s"])),
+        alcatel=replace(base.alcatel, ring_s=float(settings["ring_s"]), max_call_s=float(settings["max_call_s"]),
+                        signal_hz=float(settings["signal_hz"]), morse=str(settings["morse"]),
+                        tx_loss_pct=int(settings["tx_loss_pct"]), rtp_port=int(settings["rtp_port"])),
     )
 
 
 def _settings_from_config(config: LabConfig) -> AlcatelSettings:
     acc = config.account("alcatel")
+    a = config.alcatel
     return AlcatelSettings(pbx_host=config.pbx.host, pbx_port=config.pbx.port, account=asdict(acc),
-                           ring_s=config.alcatel.ring_s, max_call_s=config.alcatel.max_call_s)
+                           ring_s=a.ring_s, max_call_s=a.max_call_s, signal_hz=a.signal_hz, morse=a.morse,
+                           tx_loss_pct=a.tx_loss_pct, rtp_port=a.rtp_port)
 
 
 def main(argv: list[str] | None = None) -> int:

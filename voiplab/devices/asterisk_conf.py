@@ -16,17 +16,20 @@ from ..config import LabConfig
 from ..errors import ConfigError
 
 __all__ = [
+    "COPY_NOTE",
     "HINT_CONTEXT",
     "MESSAGE_CONTEXT",
     "MODULES",
     "MOH_EXTENSION",
     "PRIVATE_NETWORKS",
+    "RENDERED_NOTE",
     "WEBRTC_CONTEXT",
     "WEBRTC_MODULES",
     "AsteriskLayout",
     "keys_dir",
     "render_all",
     "render_http_conf",
+    "student_copy",
 ]
 
 #: Modules loaded by the lab (``autoload=no``: an explicit, readable list).
@@ -130,9 +133,34 @@ class AsteriskLayout:
     data_dir: str = "/usr/share/asterisk"
 
 
+#: the second line of every rendered file
+RENDERED_NOTE = "; Rendered by voiplab from the lab config: edit lab.toml, not this file."
+#: what that line says in the student's own copy (``lab.edit_config()``, notebook 02)
+COPY_NOTE = "; Your copy (lab.edit_config()): edit it, then run lab.reload() to apply it."
+
+
 def _header(title: str, lines: list[str]) -> str:
     body = "\n".join(f"; {line}" if line else ";" for line in lines)
-    return f"; {title}\n; Rendered by voiplab from the lab config: edit lab.toml, not this file.\n{body}\n"
+    return f"; {title}\n{RENDERED_NOTE}\n{body}\n"
+
+
+def student_copy(rendered: str) -> str:
+    """The text of a rendered file as the student's copy: the same, but for the line saying who edits it.
+
+    Taught in notebook 02 (the student writes pjsip.conf and extensions.conf).
+    """
+    return rendered.replace(RENDERED_NOTE, COPY_NOTE, 1)
+
+
+def _direct_media_comment(direct_media: bool) -> str:
+    """The comment above ``direct_media``: what this setting does (and what the other one would)."""
+    if direct_media:
+        return ("; direct media on (yes): once the call is up, Asterisk re-INVITEs both phones with\n"
+                "; each other's address, so RTP flows phone to phone and no longer through the PBX.\n"
+                "; (With no, there would be no re-INVITE and RTP would stay relayed by the PBX.)")
+    return ("; direct media off (no): Asterisk sends no re-INVITE: each phone keeps sending its RTP\n"
+            "; to the PBX, which relays every packet to the other phone for the whole call.\n"
+            "; (With yes, Asterisk would re-INVITE both phones so that RTP flows phone to phone.)")
 
 
 def render_asterisk_conf(layout: AsteriskLayout) -> str:
@@ -310,8 +338,7 @@ context = {cfg.dialplan.context}
 disallow = all
 {allow}
 language = {cfg.language}
-; direct_media={dm}: once the call is up, Asterisk re-INVITEs both phones with each
-; other's address, so RTP flows phone to phone and no longer through the PBX.
+{_direct_media_comment(p.direct_media)}
 direct_media = {dm}
 ; DTMF as RTP events (RFC 4733, the report's "RFC 2833")
 dtmf_mode = rfc4733
@@ -349,16 +376,16 @@ qualify_frequency = {p.qualify_frequency}
         out.append(f"""
 ; ---------------------------------------------------------------------------
 ; {acc.display_name}: account {acc.name}, number {acc.number}
-{extra}[{acc.name}]({templates})
-auth = {acc.name}-auth
-aors = {acc.name}
+{extra}[{acc.user}]({templates})
+auth = {acc.user}-auth
+aors = {acc.user}
 callerid = "{acc.display_name}" <{acc.number}>
 
-[{acc.name}-auth](auth-template)
-username = {acc.name}
+[{acc.user}-auth](auth-template)
+username = {acc.user}
 password = {acc.password}
 
-[{acc.name}](aor-template)
+[{acc.user}](aor-template)
 """)
     return "".join(out)
 
@@ -389,7 +416,7 @@ writeprotect = yes
     for acc in cfg.accounts:
         out.append(f"""; {acc.display_name}
 exten => {acc.number},1,Answer({dp.answer_ms})
- same => n,Dial(PJSIP/{acc.name},{dp.dial_timeout_s})
+ same => n,Dial(PJSIP/{acc.user},{dp.dial_timeout_s})
  same => n,Hangup()
 
 """)
@@ -500,7 +527,7 @@ dtls_cert_file = {cert}
 dtls_private_key = {key}
 dtls_ca_file = {ca}
 ; the browser sends G.711 like the Alcatel: no transcoding in the PBX
-; (direct_media stays yes, but Asterisk never bridges DTLS-SRTP media directly to a
+; (whatever direct_media says, Asterisk never bridges DTLS-SRTP media directly to a
 ; plain RTP phone: the PBX relays, decrypting one side and encrypting the other)
 
 ; a SIP phone in the WebRTC lab: SDES-SRTP when it offers it (sips:/TLS, notebook 08),
@@ -524,7 +551,7 @@ exten => {MOH_EXTENSION},1,Ringing()
 """]
     for acc in cfg.accounts:
         out.append(f"""; {acc.display_name}: ring {WEBRTC_DIAL_TIMEOUT_S} s
-exten => {acc.number},1,Dial(PJSIP/{acc.name},{WEBRTC_DIAL_TIMEOUT_S})
+exten => {acc.number},1,Dial(PJSIP/{acc.user},{WEBRTC_DIAL_TIMEOUT_S})
  same => n,Hangup()
 """)
     out.append(f"""; anything else: hang up
@@ -536,7 +563,7 @@ exten => _X.,1,Hangup()
 """)
     for acc in cfg.accounts:
         out.append(f"""exten => {acc.number},1,NoOp(MESSAGE from ${{MESSAGE(from)}} to {acc.name}: ${{MESSAGE(body)}})
- same => n,MessageSend(pjsip:{acc.name},${{MESSAGE(from)}})
+ same => n,MessageSend(pjsip:{acc.user},${{MESSAGE(from)}})
  same => n,Hangup()
 """)
     out.append(f"""
@@ -544,7 +571,7 @@ exten => _X.,1,Hangup()
 [{HINT_CONTEXT}]
 """)
     for acc in cfg.accounts:
-        out.append(f"exten => {acc.number},hint,PJSIP/{acc.name}\n")
+        out.append(f"exten => {acc.number},hint,PJSIP/{acc.user}\n")
     return "".join(out)
 
 

@@ -202,7 +202,7 @@ def _check_tshark() -> Check:
         return Check("tshark", False, "not installed (the reference for SIP fields and RTP statistics)",
                      "sudo apt-get install tshark", required=False)
     out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
-    return Check("tshark", True, (out.splitlines() or [path])[0])
+    return Check("tshark", True, (out.splitlines() or [path])[0], required=False)
 
 
 def _check_lab() -> Check:

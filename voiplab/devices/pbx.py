@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import html
 import os
 import re
 import secrets
@@ -30,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,25 @@ from ..paths import (
     write_private,
 )
 from .ami import AmiClient
-from .asterisk_conf import AMI_USER, KEYS_SUBDIR, SERVER_CERT_FILE, AsteriskLayout, render_all
+from .asterisk_conf import AMI_USER, KEYS_SUBDIR, SERVER_CERT_FILE, AsteriskLayout, render_all, student_copy
+from .asterisk_edit import (
+    EDITABLE_FILES,
+    RELOAD_COMMANDS,
+    AsteriskComplaint,
+    DialplanEntry,
+    EditRecord,
+    complaints_in_log,
+    dial_targets,
+    parse_applications,
+    parse_dialplan,
+    unknown_applications,
+)
 
 __all__ = [
     "Pbx",
     "AsteriskInstall",
     "Endpoint",
+    "ReloadResult",
     "find_asterisk",
     "install_rootfs",
     "rootfs_dir",
@@ -71,11 +85,28 @@ CHROOT_LAB = "/lab"
 BOOT_TIMEOUT_S = 30.0
 #: bytes of randomness in the manager secret of each lab (never a fixed password)
 AMI_SECRET_BYTES = 24
+#: after a reload, Asterisk's log is read once it has not grown for this long (its logger
+#: thread writes a reload's complaints within a few milliseconds)
+LOG_SETTLE_S = 0.15
+#: ... but never waited for longer than this
+LOG_WAIT_MAX_S = 2.0
 
 
-def rootfs_dir() -> Path:
-    """The Debian sid root filesystem holding Asterisk (built by ``voiplab pbx install``)."""
-    return cache_dir() / "asterisk-rootfs"
+#: a root filesystem installed once for every user of the machine (``voiplab pbx install --system``):
+#: lab PCs and JupyterHub servers; read-only for users, who run it inside their own namespace
+SYSTEM_ROOTFS = Path("/opt/voiplab/asterisk-rootfs")
+
+
+def rootfs_dir(system: bool = False) -> Path:
+    """The Debian sid root filesystem holding Asterisk (built by ``voiplab pbx install``).
+
+    ``$VOIPLAB_ROOTFS`` when set; else the user's own (``<cache dir>/asterisk-rootfs``), or with
+    ``system`` the machine's (:data:`SYSTEM_ROOTFS`).
+    """
+    env = os.environ.get("VOIPLAB_ROOTFS")
+    if env:
+        return Path(env)
+    return SYSTEM_ROOTFS if system else cache_dir() / "asterisk-rootfs"
 
 
 @dataclass(frozen=True)
@@ -139,19 +170,22 @@ def find_asterisk() -> AsteriskInstall:
         moddir = _module_dir()
         if moddir is not None:
             return AsteriskInstall("path", on_path, moddir)
-    root = rootfs_dir()
-    binary = root / "usr/sbin/asterisk"
-    if binary.exists():
-        moddir = _module_dir(str(root))
-        if moddir is None:
-            raise PbxError(f"the root filesystem {root} has no Asterisk modules: rebuild it with "
-                           "'voiplab pbx install --force'")
-        return AsteriskInstall("rootfs", "/usr/sbin/asterisk", moddir, root)
+    # the user's own root filesystem first, else the one installed for the whole machine
+    for root in dict.fromkeys((rootfs_dir(), rootfs_dir(system=True))):
+        if (root / "usr/sbin/asterisk").exists():
+            moddir = _module_dir(str(root))
+            if moddir is None:
+                raise PbxError(f"the root filesystem {root} has no Asterisk modules: rebuild it with "
+                               "'voiplab pbx install --force'")
+            return AsteriskInstall("rootfs", "/usr/sbin/asterisk", moddir, root)
     raise PbxError("Asterisk was not found on this machine: get it one of these ways:\n" + HOW_TO_GET_ASTERISK)
 
 
-def install_rootfs(force: bool = False, progress: Callable[[str], None] = print) -> Path:
+def install_rootfs(force: bool = False, progress: Callable[[str], None] = print, *, system: bool = False) -> Path:
     """Build the Debian sid root filesystem with Asterisk (once) into the cache directory.
+
+    With ``system`` (as root), into :data:`SYSTEM_ROOTFS` for every user of the machine: they
+    run it read-only, each in a namespace of their own (a lab PC, a JupyterHub server).
 
     As root, mmdebstrap writes the directory directly; as a normal user it runs in
     ``--mode=unshare`` (needs ``uidmap`` and an ``/etc/subuid`` entry) and writes a
@@ -167,7 +201,10 @@ def install_rootfs(force: bool = False, progress: Callable[[str], None] = print)
     Raises:
         PbxError: mmdebstrap is missing or failed; the message says what to do.
     """
-    root = rootfs_dir()
+    if system and os.geteuid() != 0:
+        raise PbxError("'voiplab pbx install --system' installs Asterisk for every user of the machine: "
+                       "run it as root (sudo), or drop --system to install it for you only")
+    root = rootfs_dir(system=system)
     if (root / "usr/sbin/asterisk").exists() and not force:
         progress(f"Asterisk root filesystem already installed in {root}")
         return root
@@ -299,6 +336,57 @@ def parse_endpoints(text: str) -> list[Endpoint]:
     return rows
 
 
+@dataclass(frozen=True)
+class ReloadResult:
+    """What ``lab.reload()`` applied, and what Asterisk runs now.
+
+    Attributes:
+        applied: the files that changed and that Asterisk reloaded without complaint (as
+            the student sees them: ``my-asterisk/pjsip.conf``).
+        endpoints: ``pjsip show endpoints`` after the reload.
+        context: the dial plan context the lab's phones call into (``plan-num``).
+        dialplan: its priorities after the reload (``dialplan show <context>``).
+        notes: what Asterisk accepted but will not work as meant (a Dial() ringing an
+            endpoint pjsip.conf lacks, no context for the phones' calls), or that nothing changed.
+
+    Taught in notebook 02.
+    """
+
+    applied: tuple[str, ...]
+    endpoints: tuple[Endpoint, ...]
+    context: str
+    dialplan: tuple[DialplanEntry, ...]
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        lines = [("applied " + ", ".join(self.applied) + ": Asterisk reloaded them without complaint")
+                 if self.applied else "nothing to apply: your files are the ones Asterisk already runs"]
+        lines.append("endpoints (pjsip show endpoints):")
+        lines += [f"  {e.name:<12} {e.number:<7} {e.state:<14} {e.contact_address or '-'}" for e in self.endpoints]
+        lines.append(f"dial plan [{self.context}] (dialplan show {self.context}):")
+        lines += [f"  {e}" for e in self.dialplan] or ["  (no such context)"]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"ReloadResult(applied {', '.join(self.applied) or 'nothing'}; {len(self.endpoints)} endpoints, "
+                f"{len(self.dialplan)} priorities in [{self.context}], {len(self.notes)} notes)")
+
+    def _repr_html_(self) -> str:
+        head = html.escape(str(self).splitlines()[0])
+        endpoints = "".join(f"<tr><td>{html.escape(e.name)}</td><td>{html.escape(e.number)}</td>"
+                            f"<td>{html.escape(e.state)}</td><td>{html.escape(e.contact_address or '-')}</td></tr>"
+                            for e in self.endpoints)
+        plan = "".join(f"<tr><td>{html.escape(e.extension)}</td><td>{e.priority}</td>"
+                       f"<td><code>{html.escape(e.application)}({html.escape(e.data)})</code></td>"
+                       f"<td>{html.escape(e.file)}:{e.line}</td></tr>" for e in self.dialplan)
+        notes = "".join(f"<p style='color:#9a6700'>note: {html.escape(n)}</p>" for n in self.notes)
+        return (f"<p><b>{head}</b></p><table><tr><th>endpoint</th><th>number</th><th>state</th><th>contact</th>"
+                f"</tr>{endpoints}</table><p>dial plan <code>[{html.escape(self.context)}]</code>:</p><table>"
+                f"<tr><th>extension</th><th>priority</th><th>application</th><th>line</th></tr>{plan}</table>"
+                f"{notes}")
+
+
 @contextlib.contextmanager
 def _pbx_lock(path: Path, what: str) -> Iterator[None]:
     try:
@@ -335,14 +423,16 @@ class Pbx:
     """The lab's Asterisk: render its config, start/stop it, run CLI commands.
 
     In classroom mode (``[pbx] mode = "classroom"``) voiplab does not start
-    anything: it only talks to the course server (CLI commands need the AMI
-    account the instructor configured).
+    anything and students get no manager login: the course server is the instructor's.
 
-    Example (notebook 02)::
+    Notebooks reach it through the lab (``vl.start_lab()`` is the one way to start it)::
 
-        pbx = vl.Pbx()
-        pbx.start()                      # idempotent
-        print(pbx.cli("pjsip show endpoints"))
+        lab = vl.start_lab()                        # idempotent
+        print(lab.pbx.cli("pjsip show endpoints"))
+        lab.pbx.dialplan("plan-num")                # the dial plan as Asterisk runs it
+
+    The student's own files (notebook 02) are applied with :meth:`apply_config`, through
+    ``lab.reload()``.
 
     Taught in notebook 00 and 02.
     """
@@ -395,6 +485,16 @@ class Pbx:
         return self.lab_dir / "run" / "ami-secret"
 
     @property
+    def messages_log(self) -> Path:
+        """Asterisk's log file (``logger.conf``: notices, warnings, errors, verbose lines)."""
+        return self.lab_dir / "log" / "messages"
+
+    @property
+    def edits(self) -> EditRecord:
+        """What the lab keeps of the student's own pjsip.conf and extensions.conf (notebook 02)."""
+        return EditRecord(self.lab_dir)
+
+    @property
     def lock_file(self) -> Path:
         """Held while the lab starts or stops: two ``lab up`` at once start one Asterisk."""
         return self.lab_dir / "run" / "lab.lock"
@@ -407,7 +507,7 @@ class Pbx:
         for sub in ("etc", "run", "log", "lib", "spool", "cache"):
             private_dir(self.lab_dir / sub)
         secret = secrets.token_urlsafe(AMI_SECRET_BYTES)
-        files = render_all(self.config, layout, ami_secret=secret)
+        files = self.config_files(layout, secret)
         write_private(self.ami_secret_file, secret + "\n")
         if self.config.webrtc.enabled:
             self.ensure_certificates()
@@ -417,6 +517,19 @@ class Pbx:
             write_private(path, text)
             paths[name] = path
         return paths
+
+    def config_files(self, layout: AsteriskLayout, ami_secret: str) -> dict[str, str]:
+        """The text of every file Asterisk reads, by name: rendered from the lab's configuration.
+
+        The student's applied pjsip.conf and extensions.conf (notebook 02) replace the rendered
+        ones while lab.toml still renders the files they were made from: they survive a restart.
+        """
+        files = render_all(self.config, layout, ami_secret=ami_secret)
+        self.edits.record_rendered(files)
+        applied = self.edits.applied()
+        if applied is not None and self.edits.applied_fits(files):
+            files = {**files, **applied}
+        return files
 
     @property
     def keys_dir(self) -> Path:
@@ -610,6 +723,140 @@ class Pbx:
     def contacts(self) -> str:
         """``pjsip show contacts``: where each registered phone is."""
         return self.cli("pjsip show contacts")
+
+    def dialplan(self, context: str | None = None) -> list[DialplanEntry]:
+        """The dial plan Asterisk runs (``dialplan show [context]``); ``[]`` for a context it lacks.
+
+        Taught in notebook 02.
+        """
+        try:
+            return parse_dialplan(self.cli(f"dialplan show {context}" if context else "dialplan show"))
+        except PbxError:
+            if context is None:
+                raise
+            return []  # Asterisk answers a missing context with an error
+
+    # -- the student's configuration (notebook 02) -----------------------------------------
+    def rendered_text(self, name: str) -> str:
+        """The file as voiplab rendered it for this lab (what ``lab.reset_config()`` goes back to)."""
+        rendered = self.edits.rendered()
+        return rendered[name] if rendered is not None and name in rendered else self.config_text(name)
+
+    def apply_config(self, texts: Mapping[str, str], *, shown: Mapping[str, str] | None = None) -> ReloadResult:
+        """Put these ``pjsip.conf``/``extensions.conf`` texts in the running lab and reload Asterisk.
+
+        Each changed file is written into the lab's ``etc/`` and reloaded through the manager
+        (``module reload res_pjsip.so``, ``dialplan reload``); what Asterisk logged meanwhile
+        is read. An ERROR or WARNING about the file, or a dial plan application Asterisk
+        does not have, refuses it: the files that ran before are put back and reloaded, so
+        the lab keeps working, and the error quotes Asterisk with the line.
+
+        Parameters:
+            texts: file name -> text (either file or both).
+            shown: file name -> how the student knows the file (``my-asterisk/pjsip.conf``).
+
+        Returns:
+            The :class:`ReloadResult`: what was applied, the endpoints and the dial plan now.
+
+        Raises:
+            PbxError: classroom mode, the lab is not running, or Asterisk complained about
+                a file (nothing of it stays; the message quotes Asterisk).
+
+        Taught in notebook 02 (through ``lab.reload()``).
+        """
+        unknown = sorted(set(texts) - set(EDITABLE_FILES))
+        if unknown:
+            raise PbxError(f"{', '.join(unknown)} cannot be applied: students edit only "
+                           f"{' and '.join(EDITABLE_FILES)}")
+        if not self.config.is_local:
+            raise PbxError("the course server's configuration belongs to your instructor: edit and reload "
+                           "pjsip.conf and extensions.conf in a local lab (lab.toml without mode = \"classroom\")")
+        names = {n: (shown or {}).get(n, n) for n in EDITABLE_FILES}
+        with self._locked():
+            if self.pid() is None:
+                raise PbxError("the lab is not running, so Asterisk cannot check your files: start it with "
+                               "vl.start_lab(), then run lab.reload() again")
+            before = {name: (self.etc_dir / name).read_text(encoding="utf-8") for name in EDITABLE_FILES}
+            wanted = {**before, **texts}
+            # the copy differs from the rendered file by its second line only (who edits it)
+            changed = tuple(n for n in EDITABLE_FILES if student_copy(wanted[n]) != student_copy(before[n]))
+            complaints = self._install(wanted, changed)
+            if complaints:
+                still = self._install(before, changed)
+                raise PbxError(_refusal(complaints, names, still))
+        return self._reload_result(tuple(names[n] for n in changed), names)
+
+    def _install(self, texts: Mapping[str, str], names: tuple[str, ...]) -> list[AsteriskComplaint]:
+        """Write and reload each of ``names``; Asterisk's complaints about them."""
+        complaints: list[AsteriskComplaint] = []
+        for name in names:
+            offset = self._log_size()
+            write_private(self.etc_dir / name, texts[name])
+            try:
+                self.cli(RELOAD_COMMANDS[name])
+            except PbxError as e:
+                complaints.append(AsteriskComplaint("ERROR", name, None, str(e), "manager"))
+            complaints += complaints_in_log(self._log_since(offset), name)
+            if name == "extensions.conf":
+                registered = parse_applications(self.cli("core show applications"))
+                complaints += unknown_applications(self.dialplan(), registered, name)
+        return complaints
+
+    def _log_size(self) -> int:
+        try:
+            return self.messages_log.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        """What Asterisk logged after ``offset``, once its log stopped growing."""
+        deadline = time.monotonic() + LOG_WAIT_MAX_S
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            size = self._log_size()
+            if size != last:
+                last, quiet_since = size, time.monotonic()
+            elif time.monotonic() - quiet_since >= LOG_SETTLE_S:
+                break
+            time.sleep(0.02)
+        try:
+            with open(self.messages_log, "rb") as f:
+                f.seek(offset if last >= offset else 0)  # a rotated log starts again at 0
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _reload_result(self, applied: tuple[str, ...], names: Mapping[str, str]) -> ReloadResult:
+        context = self.config.dialplan.context
+        endpoints = tuple(self.endpoints())
+        plan = self.dialplan(context)
+        notes: list[str] = []
+        if not applied:
+            notes.append("nothing changed since the last reload: did you save the file in the editor?")
+        if not plan:
+            notes.append(f"the dial plan has no context [{context}], where the phones' calls arrive "
+                         f"(context = {context} in pjsip.conf): every call will get 404 Not Found")
+        known = {e.name for e in endpoints}
+        for entry, endpoint in dial_targets(self.dialplan()):
+            if entry.file == "extensions.conf" and endpoint not in known:
+                notes.append(f"line {entry.line} of {names['extensions.conf']}: {entry.application}({entry.data}) "
+                             f"rings the endpoint {endpoint}, which {names['pjsip.conf']} does not define: "
+                             f"calls to {entry.extension} will fail")
+        return ReloadResult(applied, endpoints, context, tuple(plan), tuple(notes))
+
+
+def _refusal(complaints: list[AsteriskComplaint], names: Mapping[str, str], still: list[AsteriskComplaint]) -> str:
+    """The message of a refused reload: which file, what Asterisk said by line, what to do."""
+    files = list(dict.fromkeys(names.get(c.file, c.file) for c in complaints))
+    said = "\n".join(f"  {names.get(c.file, c.file)}, {c}" for c in complaints)
+    text = (f"{' and '.join(files)} {'was' if len(files) == 1 else 'were'} refused by Asterisk, so the lab went "
+            f"back to your last working files: fix the line{'s' if len(complaints) > 1 else ''} below, then "
+            f"run lab.reload() again (lab.reset_config() starts over from the rendered files). Asterisk said:\n"
+            f"{said}")
+    if still:
+        text += ("\nputting the last working files back also gave:\n"
+                 + "\n".join(f"  {names.get(c.file, c.file)}, {c}" for c in still))
+    return text
 
 
 def main_install(force: bool = False) -> int:  # pragma: no cover - thin CLI wrapper

@@ -78,6 +78,8 @@ REGISTER_TIMEOUT_S = 4.0
 DEFAULT_RTP_PORT = 4000
 #: the User-Agent header of the lab's softphones
 USER_AGENT = "voiplab softphone (pjsua2)"
+#: the most of its RTP packets a phone may drop on purpose (``tx_loss_pct``), in percent
+MAX_TX_LOSS_PCT = 20
 _DTMF_RE = re.compile(r"^[0-9A-Da-d*#]+$")
 _NUMBER_RE = re.compile(r"^(sips?:\S+|[0-9A-Za-z*#+._-]{1,64})$")
 #: the live Phones of this process, by "address:port" (a new Phone there replaces the old one)
@@ -328,6 +330,8 @@ class Phone:
             (the report's future work; the lab must have TLS on: a WebRTC-enabled lab).
         srtp: require SRTP media (SDES keys in the SDP, so only safe over TLS).
         ca_file: the CA that signed the PBX certificate (default: the lab's ``keys/ca.crt``).
+        tx_loss_pct: percent of its RTP packets the phone drops instead of sending (0 to 20;
+            the simulated Alcatel's loss in a graded variant).
 
     Raises:
         PhoneError: a bad argument, the address is in use, or the agent did not start.
@@ -343,8 +347,10 @@ class Phone:
                  on_incoming: Callable[[Call], object] | None = None, expires: int = 300,
                  start_timeout: float = START_TIMEOUT_S, bind_wait: float = 2.0,
                  transport: str = "udp", srtp: bool = False, ca_file: str | os.PathLike[str] | None = None,
-                 lab_dir: str | os.PathLike[str] | None = None):
+                 lab_dir: str | os.PathLike[str] | None = None, tx_loss_pct: int = 0):
         self.config = config if config is not None else load_config()
+        if not 0 <= int(tx_loss_pct) <= MAX_TX_LOSS_PCT:
+            raise PhoneError(f"tx_loss_pct {tx_loss_pct} is out of range: give 0 to {MAX_TX_LOSS_PCT} (percent)")
         acc = account if isinstance(account, Account) else self.config.account(str(account))
         if password is not None:
             acc = replace(acc, password=str(password))
@@ -415,11 +421,11 @@ class Phone:
         init = wire.AgentConfig(
             address=self.address, port=self.port, pbx_host=self.config.pbx.host, pbx_port=pbx_port,
             transport=self.transport, srtp=self.srtp, ca_file=str(ca_path) if ca_path else None,
-            account=wire.AgentAccount(acc.name, acc.number, acc.display_name, acc.password),
+            account=wire.AgentAccount(acc.user, acc.number, acc.display_name, acc.password),
             audio=str(audio_path) if audio_path else None,
             record_dir=str(self.record_dir) if record else None,
             rtp_port=int(rtp_port), codecs=tuple(codecs), expires=int(expires),
-            user_agent=USER_AGENT, bind_wait=float(bind_wait),
+            user_agent=USER_AGENT, bind_wait=float(bind_wait), tx_loss_pct=int(tx_loss_pct),
         )
         try:
             info = self._request(wire.Init(init), timeout=start_timeout)
@@ -620,14 +626,14 @@ class Phone:
             r = self._request(wire.Register(timeout), timeout=timeout + 3.0)
         except RegistrationError as e:
             raise RegistrationError(self._registration_message(e.status), status=e.status) from None
-        return Registration(r.status, r.reason, r.expires, f"<sip:{acc.name}@{self.sip_address}>")
+        return Registration(r.status, r.reason, r.expires, f"<sip:{acc.user}@{self.sip_address}>")
 
     def _registration_message(self, status: int | None) -> str:
         who = f"the registration of {self.account.name}/{self.account.number} to {self.pbx}"
         last_reason = self._reg.reason if self._reg is not None else ""
         if status is None:
             return (f"{who} timed out: no answer from the PBX (like a 408 Request Timeout); is Asterisk "
-                    f"running? start it with vl.Pbx().start() or check [pbx] host in lab.toml")
+                    f"running? start it with vl.start_lab() or check [pbx] host in lab.toml")
         if status in (401, 407):
             return (f"{who} was refused with {status} {last_reason or 'Unauthorized'}: the PBX "
                     f"rejected the digest response, the password of {self.account.name} is wrong")
@@ -637,7 +643,7 @@ class Phone:
             return f"{who} was refused with 404 Not Found: the PBX does not know {self.account.name}, check the account"
         if status in (408, 503):
             return (f"{who} failed with {status} {last_reason}: the PBX at {self.pbx} is "
-                    "unreachable, start it with vl.Pbx().start()")
+                    "unreachable, start it with vl.start_lab()")
         return f"{who} failed with {status} {last_reason}: see phone.trace()"
 
     def unregister(self, timeout: float = 5.0) -> None:

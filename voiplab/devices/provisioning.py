@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import unquote, urlsplit
 
-from ..config import LabConfig
+from ..config import LabConfig, local_address
 from ..errors import ProvisioningError
+from ..paths import write_private
 from .sipconfig import COMMON_FILENAME, FIRMWARE_FILES, PHONE_FILENAME_RE, check_set, phone_filename, render
 
 __all__ = [
@@ -55,7 +56,8 @@ FIRMWARE_MISSING = (
 #: User-Agent of :func:`fetch`, shaped like the phone's
 PHONE_USER_AGENT = "Alcatel-Lucent IP Touch 4018 EE SIP (voiplab)"
 
-DEFAULT_HOST = "127.0.0.80"
+#: the local lab PBX address (127.A.B.80 in the user's loopback block)
+DEFAULT_HOST = local_address(80)
 DEFAULT_PORT = 8080
 
 
@@ -91,9 +93,8 @@ def write_files(out_dir: str | os.PathLike[str], config: LabConfig | None = None
         out.mkdir(parents=True, exist_ok=True)
         paths = []
         for name, text in files.items():
-            path = out / name
-            path.write_text(text, encoding="utf-8", newline="\n")
-            paths.append(path)
+            # the phone's SIP password is in there: 0600 (the server reads it as the same user)
+            paths.append(write_private(out / name, text))
     except OSError as e:
         raise ProvisioningError(
             f"provisioning directory {out} could not be written ({e.strerror}): choose a writable --out"

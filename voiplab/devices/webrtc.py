@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
-from ..config import LabConfig, load_config
+from ..config import LabConfig, load_config, local_address
 from ..errors import WebRtcError
 from ..paths import state_dir
 from .alcatel import SimulatedAlcatel
@@ -50,8 +50,9 @@ __all__ = [
     "wss_handshake",
 ]
 
-#: the PBX address of the WebRTC lab; its phones take the next three addresses
-WEBRTC_LAB_HOST = "127.0.0.70"
+#: the PBX address of the WebRTC lab (.70 in the user's loopback block, see
+#: :func:`voiplab.config.local_block`); its phones take the next three addresses
+WEBRTC_LAB_HOST = local_address(70)
 #: the WebRTC lab's directory under the state directory
 WEBRTC_LAB_SUBDIR = "webrtc-lab"
 
@@ -63,7 +64,7 @@ WEBRTC_LAB_SUBDIR = "webrtc-lab"
 def webrtc_lab_config(base: LabConfig | None = None, host: str = WEBRTC_LAB_HOST) -> LabConfig:
     """A WebRTC-enabled copy of the lab on its own loopback addresses.
 
-    The PBX moves to ``host`` (127.0.0.70) and the accounts to the next addresses
+    The PBX moves to ``host`` (127.A.B.70, in the user's block) and the accounts to the next addresses
     (alcatel .71, rpi .72, guillaume .73); passwords, numbers and WebRTC flags are
     those of ``base`` (default: ``load_config()``). A classroom config is returned with
     only ``[webrtc] enabled`` set: the course server is configured by the instructor.

@@ -256,7 +256,7 @@ class CallStats(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class AgentAccount:
-    """The SIP account the agent registers (the password stays out of reprs)."""
+    """The SIP account the agent registers (the password stays out of reprs); ``name`` is its name on the PBX."""
 
     name: str
     number: str
@@ -283,6 +283,8 @@ class AgentConfig:
         user_agent: the ``User-Agent`` header.
         bind_wait: seconds to wait for the SIP address to become free.
         max_calls: pjsua2's limit of simultaneous calls.
+        tx_loss_pct: percent of outgoing RTP packets dropped instead of sent (pjmedia's loss
+            simulation; the simulated Alcatel's per-student loss pattern), 0: none.
     """
 
     address: str
@@ -301,6 +303,7 @@ class AgentConfig:
     user_agent: str
     bind_wait: float
     max_calls: int = 32
+    tx_loss_pct: int = 0
 
 
 @dataclass(frozen=True)

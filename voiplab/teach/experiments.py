@@ -317,6 +317,19 @@ def _finish(name: str, config: LabConfig, recorder: _Recorder, pcap: Path | None
                       pbx=pbx, capture_method=recorder.method if pcap else None, note=recorder.note, **extra)
 
 
+def _capture_config(config: LabConfig, pcap: Path) -> LabConfig:
+    """The lab a capture was recorded in: ``config`` if its PBX is in it, else the report's local lab.
+
+    A sample capture (recorded in the default lab on 127.0.0.80) read in a lab on other
+    addresses (a classroom, a second user's lab) keeps its own PBX and roles.
+    """
+    hosts = {m.src.rsplit(":", 1)[0] for m in read_flow(pcap).messages}
+    if config.pbx.host in hosts or not hosts:
+        return config
+    default = LabConfig()
+    return default if default.pbx.host in hosts else config
+
+
 def _config_of(lab: Lab | LabConfig | None) -> LabConfig:
     if lab is None:
         return load_config()
@@ -598,7 +611,7 @@ def from_pcap(path: str | Path, lab: Lab | LabConfig | None = None, name: str | 
 
     Taught in notebook 05.
     """
-    config = _config_of(lab)
+    config = _capture_config(_config_of(lab), Path(path))
     pcap = Path(path)
     recorder = _Recorder.__new__(_Recorder)
     recorder.capture, recorder.note, recorder.method = None, "", "file"

@@ -1,30 +1,32 @@
-"""Graded exercises: release a student version, grade a submission, check answers against the lab.
+"""Graded exercises: release the student version, grade a submission outside the student's kernel.
 
-The exercises notebook follows nbgrader's conventions, so an instructor can use nbgrader
-itself or this module (nbgrader is not a dependency):
+The trust model (``docs/grading.md``): the student's kernel is untrusted. It produces
+answers and the artifacts they came from (its captures, their SHA-256), nothing more.
+Grading a submission here, or with nbgrader (:mod:`voiplab.teach.nbgrader_plugin`), is:
 
-* an **answer cell** (``"solution": true``) holds the instructor's code between
-  ``### BEGIN SOLUTION`` and ``### END SOLUTION``;
-* a **grade cell** (``"grade": true, "points": N``, locked) is a docstring and plain
-  ``assert`` statements; the part between ``### BEGIN HIDDEN TESTS`` and
-  ``### END HIDDEN TESTS`` is not shown to students.
+1. the grade cells and locked cells are restored from the instructor's version (as
+   ``nbgrader autograde`` does): whatever the student did to a check cell is undone;
+2. the student's code is read for tampering (:mod:`voiplab.teach.tamper`): custom
+   exception handlers, input transformers, patched voiplab names, rebound captures,
+   files outside the submission; each finding is reported and scores 0 for the exercises
+   it can affect;
+3. the notebook runs in a sandbox (:mod:`voiplab.teach.sandbox`): a fresh temporary
+   directory holding only the submission's notebook and captures, a minimal environment,
+   the course hidden, a timeout that kills every process of the run;
+4. the grader picks its own copy of the student's captures (the instructor's offline
+   ones, or those the student recorded, checked against the manifest and the variant),
+   computes the expected answers in its own process (:mod:`voiplab.teach.graders`) and
+   compares them, part by part, with the answers each check cell recorded; the feedback
+   says what is wrong and, for common mistakes, why.
 
-Cell metadata is nbgrader's (schema version 3)::
+The notebooks follow nbgrader's markup, so :func:`release` makes the student version
+(solutions replaced by ``raise NotImplementedError()``) and nbgrader can use the same
+files. Cell metadata is nbgrader's (schema version 3)::
 
     {"nbgrader": {"grade": true, "grade_id": "ex1_check", "points": 2, "solution": false,
                   "locked": true, "schema_version": 3, "task": false}}
 
-:func:`release` writes the student version (solutions replaced by
-``raise NotImplementedError()``, hidden tests removed, outputs cleared, metadata kept).
-:func:`grade` runs a student's notebook headless with nbclient, with the grade cells
-(hidden tests included) restored from the instructor's version as ``nbgrader autograde``
-does, and scores each grade cell: its points if it ran without error, else 0 and why.
-
-The check helpers (:func:`expected_challenge`, :func:`expected_digest_response`, ...)
-compute each expected answer from the capture the notebook recorded (or loaded): answers
-are checked against the real lab, never against hard-coded values.
-
-Taught in the exercises notebook (``notebooks/exercises.ipynb``).
+Taught in ``docs/grading.md`` (for instructors) and the graded notebooks (``notebooks/exercises/``).
 """
 
 from __future__ import annotations
@@ -33,23 +35,19 @@ import copy
 import html
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..capture.streams import streams
-from ..capture.tshark import TsharkRow, tshark_rtp_streams
-from ..config import load_config
-from ..core.audio import dominant_frequency
-from ..core.digest import Challenge, compute_response
-from ..core.flow import format_address, split_address
-from ..core.g711 import SAMPLE_RATE
-from ..core.rtpstats import RtpStream, StreamStats
-from ..core.sip import AuthHeader
+from ..core.digest import verify_authorization
 from ..errors import VoipLabError
-from .experiments import Experiment, from_pcap
-from .explain import AuthExchange, answer_timing, auth_exchange
+from . import graders
+from .answers import ANSWER_VERSION, OFFLINE_DIR, RECORDED_DIR, AnswerRecord, answer_records
+from .graders.base import AssignmentSpec, Exercise, GradingContext
+from .sandbox import run_notebook
+from .tamper import imported_names, kernel_findings, scan_source
+from .variants import MANIFEST, Captures, Variant, read_captures, variant_for
 
 __all__ = [
     "BEGIN_HIDDEN_TESTS",
@@ -61,20 +59,20 @@ __all__ = [
     "TEXT_STUB",
     "CellGrade",
     "GradeReport",
-    "InviteAnswer",
-    "captured_response",
+    "PartGrade",
     "clear_hidden_tests",
     "clear_solutions",
-    "expected_challenge",
-    "expected_dial_delay",
-    "expected_digest_response",
-    "expected_dominant_frequency",
-    "expected_invites",
-    "expected_stream_stats",
+    "feedback_outputs",
     "grade",
     "grade_cells",
+    "grader_captures",
+    "merge_outputs",
     "release",
-    "tshark_stream_row",
+    "restore_from_source",
+    "score",
+    "submission_files",
+    "tamper_findings",
+    "trusted_ids",
 ]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -87,8 +85,8 @@ CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 #: nbgrader's cell metadata schema version
 SCHEMA_VERSION = 3
-#: seconds one cell may run when grading (recording a call takes about 10 s)
-DEFAULT_TIMEOUT_S = 300
+#: seconds one cell may run when grading (offline captures: the setup cell takes ~1 s)
+DEFAULT_TIMEOUT_S = 60
 #: longest reason kept from an error message
 MAX_REASON = 300
 
@@ -253,137 +251,11 @@ def release(source_nb: str | os.PathLike[str], out_nb: str | os.PathLike[str]) -
     return out
 
 
-# ---------------------------------------------------------------------------- grading
-
-
-@dataclass(frozen=True)
-class CellGrade:
-    """The score of one grade cell.
-
-    Attributes:
-        grade_id: the cell's nbgrader ``grade_id`` (``"ex2_check"``).
-        points: the points earned (``max_points`` or 0).
-        max_points: what the cell is worth.
-        passed: whether the cell ran without error.
-        reason: why it failed: the answer cell's error when an answer cell of this exercise
-            failed (``"answer ex1_answer: NotImplementedError"``), else the grade cell's own
-            error, its last line (``"AssertionError: ..."``); ``""`` when it passed.
-        error: the grade cell's own error, last line (``""`` if none).
-
-    Taught in the exercises notebook.
-    """
-
-    grade_id: str
-    points: float
-    max_points: float
-    passed: bool
-    reason: str = ""
-    error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {"grade_id": self.grade_id, "points": self.points, "max_points": self.max_points,
-                "passed": self.passed, "reason": self.reason, "error": self.error}
-
-
-def _points(value: float) -> str:
-    return f"{value:g}"
-
-
-@dataclass(frozen=True)
-class GradeReport:
-    """The grade of one notebook: one :class:`CellGrade` per grade cell, in notebook order.
-
-    Attributes:
-        notebook: the graded notebook's path.
-        cells: the grade cells' scores.
-        note: what went wrong with the run as a whole (a dead kernel, a timeout), or ``""``.
-
-    Displayed as a table in a notebook; ``to_json()`` for scripts (``voiplab exercises grade --json``).
-
-    Taught in the exercises notebook.
-    """
-
-    notebook: str
-    cells: tuple[CellGrade, ...]
-    note: str = ""
-    executed: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def total(self) -> float:
-        """The points earned."""
-        return sum(c.points for c in self.cells)
-
-    @property
-    def max_total(self) -> float:
-        """The points available."""
-        return sum(c.max_points for c in self.cells)
-
-    @property
-    def failed(self) -> tuple[CellGrade, ...]:
-        """The grade cells that did not pass."""
-        return tuple(c for c in self.cells if not c.passed)
-
-    def __getitem__(self, grade_id: str) -> CellGrade:
-        for c in self.cells:
-            if c.grade_id == grade_id:
-                return c
-        raise KeyError(grade_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"notebook", "total", "max_total", "note", "cells": [...]}``."""
-        return {"notebook": self.notebook, "total": self.total, "max_total": self.max_total,
-                "note": self.note, "cells": [c.to_dict() for c in self.cells]}
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as a JSON string."""
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def __repr__(self) -> str:
-        failed = self.failed
-        which = f", failed: {', '.join(c.grade_id for c in failed)}" if failed else ""
-        note = f"; {self.note}" if self.note else ""
-        return (f"GradeReport({Path(self.notebook).name}: {_points(self.total)}/{_points(self.max_total)} points, "
-                f"{len(self.cells) - len(failed)}/{len(self.cells)} grade cells passed{which}{note})")
-
-    def _repr_html_(self) -> str:
-        rows = []
-        for c in self.cells:
-            colour = "#d4f7d4" if c.passed else "#f7d4d4"
-            rows.append(f"<tr style='background:{colour}'><td>{html.escape(c.grade_id)}</td>"
-                        f"<td>{_points(c.points)}</td><td>{_points(c.max_points)}</td>"
-                        f"<td>{'passed' if c.passed else 'failed'}</td>"
-                        f"<td style='text-align:left'>{html.escape(c.reason)}</td></tr>")
-        note = f"<p><b>Note:</b> {html.escape(self.note)}</p>" if self.note else ""
-        return (f"<p><b>{html.escape(Path(self.notebook).name)}</b>: {_points(self.total)} / "
-                f"{_points(self.max_total)} points</p>"
-                "<table><tr><th>grade cell</th><th>points</th><th>out of</th><th>result</th><th>reason</th></tr>"
-                + "".join(rows)
-                + f"<tr><td><b>total</b></td><td><b>{_points(self.total)}</b></td>"
-                  f"<td><b>{_points(self.max_total)}</b></td><td></td><td></td></tr></table>" + note)
-
-
-def grade_cells(notebook: str | os.PathLike[str] | Any) -> list[dict[str, Any]]:
-    """The nbgrader metadata of every grade cell (``grade_id``, ``points``, ...), in order.
-
-    Taught in the exercises notebook.
-    """
-    nb = notebook if hasattr(notebook, "cells") else _read(notebook)
-    return [_meta(c) for c in nb.cells if _is_grade(c)]
-
-
-def _error_line(cell: Any) -> str:
-    """The last line of the cell's error (``"AssertionError: ..."``), or ``""``."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            ename, evalue = output.get("ename", "Error"), str(output.get("evalue", "")).strip()
-            line = f"{ename}: {evalue.splitlines()[-1]}" if evalue else ename
-            return line[:MAX_REASON]
-    return ""
-
-
-def _restore_from_source(nb: Any, source: Any) -> list[str]:
+def restore_from_source(nb: Any, source: Any) -> list[str]:
     """Overwrite grade cells and locked cells with the instructor's version (as nbgrader autograde).
+
+    A cell whose ``grade_id`` is not the source's, or repeats one already seen, loses its
+    nbgrader metadata: it is then the student's own cell, read for tampering like the others.
 
     Returns the grade ids of the source's grade cells missing from ``nb``.
     """
@@ -391,7 +263,8 @@ def _restore_from_source(nb: Any, source: Any) -> list[str]:
     present = set()
     for cell in nb.cells:
         gid = _meta(cell).get("grade_id")
-        if gid not in by_id:
+        if gid not in by_id or gid in present:
+            cell.metadata.pop("nbgrader", None)
             continue
         present.add(gid)
         original = by_id[gid]
@@ -405,307 +278,514 @@ def _restore_from_source(nb: Any, source: Any) -> list[str]:
     return [gid for gid, c in by_id.items() if _is_grade(c) and gid not in present]
 
 
-def grade(student_nb: str | os.PathLike[str], source_nb: str | os.PathLike[str] | None = None, *,
-          timeout: float = DEFAULT_TIMEOUT_S, kernel_name: str = "python3",
-          env: Mapping[str, str] | None = None, executed_nb: str | os.PathLike[str] | None = None) -> GradeReport:
-    """Run a student's notebook headless and score its grade cells.
+def trusted_ids(source: Any) -> frozenset[str]:
+    """The grade ids of the instructor's cells whose code is the instructor's (grade or locked, not answers)."""
+    return frozenset(str(_meta(c)["grade_id"]) for c in source.cells if _meta(c).get("grade_id")
+                     and not _is_solution(c) and (_is_grade(c) or _is_locked(c)))
 
-    Every cell runs in a fresh kernel, top to bottom, errors allowed (a failing cell does not
-    stop the run). A grade cell earns its points if it ran without error, 0 otherwise.
+
+# ---------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class PartGrade:
+    """The score of one part of an exercise: its points and what the student is told."""
+
+    name: str
+    points: float
+    max_points: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"name": self.name, "points": self.points, "max_points": self.max_points, "message": self.message}
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class CellGrade:
+    """The score of one check cell (one exercise).
+
+    Attributes:
+        grade_id: the cell's nbgrader ``grade_id`` (``"ex2_check"``).
+        points: the points earned (partial credit: the sum of the parts right).
+        max_points: what the cell is worth.
+        passed: every part right.
+        reason: why points were lost, in one line (``""`` when none).
+        error: the check cell's own error, last line (``""`` if none).
+        parts: each part's score and message.
+        tampering: what the grader found that a graded answer may not do (the cell scores 0).
+        manual: a written answer, graded by hand (in nbgrader's formgrader).
+
+    Taught in ``docs/grading.md``.
+    """
+
+    grade_id: str
+    points: float
+    max_points: float
+    passed: bool
+    reason: str = ""
+    error: str = ""
+    parts: tuple[PartGrade, ...] = ()
+    tampering: tuple[str, ...] = ()
+    manual: bool = False
+
+    @property
+    def feedback(self) -> list[str]:
+        """What the student reads for this exercise, one line each."""
+        if self.manual:
+            return ["a written answer: graded by hand"]
+        lines = [f"tampering: {t}" for t in self.tampering]
+        if not self.tampering:
+            lines += [f"{_points(p.points)}/{_points(p.max_points)} {p.message}" for p in self.parts]
+        if self.reason and not self.parts:
+            lines.append(self.reason)
+        return lines or ["right"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"grade_id": self.grade_id, "points": self.points, "max_points": self.max_points,
+                "passed": self.passed, "reason": self.reason, "error": self.error,
+                "parts": [p.to_dict() for p in self.parts], "tampering": list(self.tampering),
+                "manual": self.manual}
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    """The grade of one notebook: one :class:`CellGrade` per check cell, in notebook order.
+
+    Attributes:
+        notebook: the graded notebook's path.
+        cells: the check cells' scores (written answers: ``manual``, 0 until graded by hand).
+        note: what went wrong with the run as a whole (a timeout, a dead kernel), or ``""``.
+        student, assignment: whose, which.
+        isolation: how the notebook ran (``"namespaces, as nobody"``, ``"weak: ..."``).
+        captures: which captures the grader used (``"offline"``, ``"lab"``) and why, or why none.
+
+    Displayed as a table in a notebook; ``to_json()`` for scripts (``voiplab exercises grade --json``).
+
+    Taught in ``docs/grading.md``.
+    """
+
+    notebook: str
+    cells: tuple[CellGrade, ...]
+    note: str = ""
+    student: str = ""
+    assignment: str = ""
+    isolation: str = ""
+    captures: str = ""
+    executed: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def total(self) -> float:
+        """The points earned (written answers not counted until graded by hand)."""
+        return sum(c.points for c in self.cells)
+
+    @property
+    def max_total(self) -> float:
+        """The points available, written answers included."""
+        return sum(c.max_points for c in self.cells)
+
+    @property
+    def auto_max_total(self) -> float:
+        """The points the grader can give by itself (written answers excluded)."""
+        return sum(c.max_points for c in self.cells if not c.manual)
+
+    @property
+    def failed(self) -> tuple[CellGrade, ...]:
+        """The check cells that lost points."""
+        return tuple(c for c in self.cells if not c.passed and not c.manual)
+
+    @property
+    def tampering(self) -> list[str]:
+        """Every tampering finding, with its cell."""
+        return [f"{c.grade_id}: {t}" for c in self.cells for t in c.tampering]
+
+    def __getitem__(self, grade_id: str) -> CellGrade:
+        for c in self.cells:
+            if c.grade_id == grade_id:
+                return c
+        raise KeyError(grade_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"notebook", "student", "assignment", "total", "max_total", "note", "isolation", "captures", "cells"}``."""
+        return {"notebook": self.notebook, "student": self.student, "assignment": self.assignment,
+                "total": self.total, "max_total": self.max_total, "auto_max_total": self.auto_max_total,
+                "note": self.note, "isolation": self.isolation, "captures": self.captures,
+                "cells": [c.to_dict() for c in self.cells]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __repr__(self) -> str:
+        failed = self.failed
+        which = f", failed: {', '.join(c.grade_id for c in failed)}" if failed else ""
+        note = f"; {self.note}" if self.note else ""
+        return (f"GradeReport({Path(self.notebook).name}: {_points(self.total)}/{_points(self.auto_max_total)} "
+                f"points, {len([c for c in self.cells if not c.manual]) - len(failed)}/"
+                f"{len([c for c in self.cells if not c.manual])} check cells passed{which}{note})")
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for c in self.cells:
+            colour = "#eeeeee" if c.manual else ("#d4f7d4" if c.passed else "#f7d4d4")
+            rows.append(f"<tr style='background:{colour}'><td>{html.escape(c.grade_id)}</td>"
+                        f"<td>{_points(c.points)}</td><td>{_points(c.max_points)}</td>"
+                        f"<td style='text-align:left'>{'<br>'.join(html.escape(x) for x in c.feedback)}</td></tr>")
+        note = f"<p><b>Note:</b> {html.escape(self.note)}</p>" if self.note else ""
+        return (f"<p><b>{html.escape(Path(self.notebook).name)}</b> ({html.escape(self.student)}): "
+                f"{_points(self.total)} / {_points(self.auto_max_total)} points graded automatically</p>"
+                "<table><tr><th>check cell</th><th>points</th><th>out of</th><th>feedback</th></tr>"
+                + "".join(rows) + "</table>" + note)
+
+
+def grade_cells(notebook: str | os.PathLike[str] | Any) -> list[dict[str, Any]]:
+    """The nbgrader metadata of every grade cell (``grade_id``, ``points``, ...), in order.
+
+    Taught in ``docs/grading.md``.
+    """
+    nb = notebook if hasattr(notebook, "cells") else _read(notebook)
+    return [_meta(c) for c in nb.cells if _is_grade(c)]
+
+
+def _error_line(cell: Any) -> str:
+    """The last line of the cell's error (``"AssertionError: ..."``), or ``""``."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            ename, evalue = str(output.get("ename", "Error")), str(output.get("evalue", "")).strip()
+            line = f"{ename}: {evalue.splitlines()[-1]}" if evalue else ename
+            return line[:MAX_REASON]
+    return ""
+
+
+# ---------------------------------------------------------------------------- the captures the grader trusts
+
+
+def _verify_variant(caps: Captures, variant: Variant) -> str | None:
+    """Why ``caps`` were not recorded in ``variant``'s lab, or None when they were."""
+    try:
+        reg = caps.experiment("register", variant)
+        exchange = reg.auth_exchange("REGISTER")
+        if exchange.authorized is None or not verify_authorization(exchange.authorized.message,
+                                                                   variant.rpi_password):
+            return "rpi's REGISTER in them was not made with your variant's password"
+        call = caps.experiment("call", variant)
+        invite = next((m for m in call.flow.messages if m.method == "INVITE"), None)
+        if invite is None or invite.message.uri is None or invite.message.uri.user != variant.alcatel_number:
+            return f"the call in them does not dial your variant's Alcatel ({variant.alcatel_number})"
+    except (VoipLabError, ValueError, TypeError, KeyError) as e:
+        return f"they could not be read ({e})"
+    return None
+
+
+def grader_captures(directory: str | os.PathLike[str], student: str, *,
+                    offline: str | os.PathLike[str] | None = None) -> tuple[Captures | None, str]:
+    """The captures the grader uses for ``student``, and a line saying which (or why none).
+
+    First the student's own recording (``recorded/``), if its manifest names the student,
+    its files are the ones it names and they were recorded in the student's variant; else
+    the instructor's offline captures for the student (``offline/<student>/`` when
+    ``offline`` is given, else ``captures/<student>/`` of the submission, which nbgrader
+    overwrites with the instructor's copy before grading).
+
+    Taught in ``docs/grading.md``.
+    """
+    variant = variant_for(student)
+    notes: list[str] = []
+    recorded = Path(directory) / RECORDED_DIR
+    if (recorded / MANIFEST).is_file():
+        try:
+            caps = read_captures(recorded)
+            problem = None if caps.student == student else f"they were recorded for {caps.student}"
+            problem = problem or _verify_variant(caps, variant)
+        except VoipLabError as e:
+            problem = str(e)
+        if problem is None:
+            return caps, f"the captures {student} recorded in their lab ({RECORDED_DIR}/)"
+        notes.append(f"the captures in {RECORDED_DIR}/ were not used: {problem}")
+    base = Path(offline) if offline is not None else Path(directory) / OFFLINE_DIR
+    where = base / student
+    if (where / MANIFEST).is_file():
+        try:
+            caps = read_captures(where)
+            problem = None if caps.student == student else f"they were recorded for {caps.student}"
+            problem = problem or _verify_variant(caps, variant)
+        except VoipLabError as e:
+            problem = str(e)
+        if problem is None:
+            return caps, "; ".join(notes + [f"the offline captures recorded for {student} at release time"])
+        notes.append(f"the offline captures for {student} were not used: {problem}")
+    else:
+        notes.append(f"there are no offline captures for {student}")
+    return None, "; ".join(notes)
+
+
+# ---------------------------------------------------------------------------- tampering
+
+
+def _editable(cell: Any, trusted: frozenset[str]) -> bool:
+    """A code cell whose code is the student's: any cell but the instructor's grade and locked cells."""
+    return cell.cell_type == "code" and str(_meta(cell).get("grade_id", "")) not in trusted
+
+
+def tamper_findings(nb: Any, spec: AssignmentSpec, trusted: frozenset[str]) -> dict[str, list[str]]:
+    """check cell ``grade_id`` -> what the student's code does that a graded answer may not (by exercise).
+
+    ``nb`` has its grade and locked cells restored from the source; ``trusted`` are their
+    grade ids (:func:`trusted_ids`): every other code cell is read. A kernel-wide finding
+    counts against every exercise whose check cell comes after it; a local one (a
+    forbidden helper) against the exercise of its answer cell.
+    """
+    positions = {_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells) if _is_grade(c)}
+    modules = imported_names(_source(c) for c in nb.cells if c.cell_type == "code")
+    order = [(positions[e.grade_id], e) for e in spec.exercises if e.grade_id in positions]
+    found: dict[str, list[str]] = {e.grade_id: [] for e in spec.exercises}
+    for i, cell in enumerate(nb.cells):
+        if not _editable(cell, trusted):
+            continue
+        gid = str(_meta(cell).get("grade_id", ""))
+        owner: Exercise | None = next((e for e in spec.exercises if gid and gid in e.answer_ids), None)
+        if owner is None:
+            owner = next((e for pos, e in sorted(order, key=lambda x: x[0]) if pos > i), None)
+        forbidden = owner.forbidden if owner is not None else ()
+        where = f"cell {i}" + (f" ({gid})" if gid else "")
+        for f in scan_source(_source(cell), protected=spec.protected, forbidden=forbidden, modules=modules):
+            text = f"{where}: {f}"
+            if f.kernel_wide:
+                for pos, e in order:
+                    if pos > i and text not in found[e.grade_id]:
+                        found[e.grade_id].append(text)
+            elif owner is not None and text not in found[owner.grade_id]:
+                found[owner.grade_id].append(text)
+    return found
+
+
+# ---------------------------------------------------------------------------- scoring
+
+
+def _answer_errors(nb: Any, upto: int) -> list[str]:
+    """The errors of the answer cells just before cell ``upto`` (for the feedback)."""
+    errors = []
+    for cell in reversed(nb.cells[:upto]):
+        if _is_grade(cell):
+            break
+        if cell.cell_type == "code" and not _is_locked(cell):
+            err = _error_line(cell)
+            if err:
+                errors.append(f"answer {_meta(cell).get('grade_id', 'cell')}: {err}")
+    return list(reversed(errors))
+
+
+def score(nb: Any, spec: AssignmentSpec, context: GradingContext, *, sources: Any = None,
+          tampering: Mapping[str, Sequence[str]]) -> list[CellGrade]:
+    """Score each check cell of an executed notebook from the answers it recorded.
 
     Parameters:
-        student_nb: the notebook to grade (a copy of the released version, answered).
-        source_nb: the instructor's version. When given, the grade cells (their hidden
-            tests included), the locked cells and every cell's points are taken from it,
-            as ``nbgrader autograde`` does; a grade cell the student deleted scores 0.
-            Without it, the student's own grade cells run (no hidden tests).
-        timeout: seconds each cell may run (a cell that runs longer is interrupted and fails).
-        kernel_name: the Jupyter kernel.
-        env: extra environment variables for the kernel (``{"VOIPLAB_SAMPLES": "1"}``: grade
-            on the captures committed with voiplab instead of recording in the lab).
-        executed_nb: also write the executed notebook here (feedback for the student).
+        nb: the executed notebook (its outputs are the kernel's: untrusted, read as data).
+        spec: the assignment's grader.
+        context: the student, their variant and the grader's own copy of their captures.
+        sources: the notebook as the grader sent it to the kernel (default: ``nb``, whose
+            sources the grader must have restored itself).
+        tampering: :func:`tamper_findings` of ``sources``.
 
     Returns:
-        A :class:`GradeReport` (``total``, ``max_total``, one row per grade cell).
+        One :class:`CellGrade` per grade cell of the source, in order (written answers
+        ``manual``, 0 points until graded by hand).
+    """
+    trusted = sources if sources is not None else nb
+    found = dict(tampering)
+    results: list[CellGrade] = []
+    for i, cell in enumerate(trusted.cells):
+        meta = _meta(cell)
+        if not _is_grade(cell):
+            continue
+        gid = str(meta.get("grade_id", ""))
+        worth = float(meta.get("points", 0))
+        exercise = spec.exercise(gid)
+        if exercise is None and cell.cell_type != "code":
+            results.append(CellGrade(gid, 0.0, worth, False, "graded by hand (a written answer)", manual=True))
+            continue
+        if exercise is None:
+            results.append(CellGrade(gid, 0.0, worth, False, f"the grader of {spec.name} has no exercise for the "
+                                                             f"check cell {gid}: fix the source or the grader"))
+            continue
+        executed = nb.cells[i] if i < len(nb.cells) else None
+        outputs = executed.get("outputs", []) if executed is not None else []
+        results.append(_score_exercise(exercise, gid, worth, outputs, context, list(found.get(gid, [])),
+                                       _answer_errors(nb, i), _error_line(executed) if executed is not None else ""))
+    return results
+
+
+def _score_exercise(exercise: Exercise, gid: str, worth: float, outputs: Sequence[Mapping[str, Any]],
+                    context: GradingContext, tampering: list[str], answer_errors: list[str],
+                    cell_error: str) -> CellGrade:
+    records = [r for r in answer_records(outputs) if r["exercise"] == exercise.key]
+    if records:
+        for f in kernel_findings(records[-1]["kernel"]):
+            tampering.append(f"the kernel said: {f}")
+    if len(answer_records(outputs)) > 1:
+        tampering.append("the check cell recorded several answers: something else wrote into its output")
+    if tampering:
+        return CellGrade(gid, 0.0, worth, False, f"tampering: {tampering[0]}", cell_error,
+                         tampering=tuple(tampering))
+    if not records:
+        why = answer_errors[0] if answer_errors else (cell_error or "the check cell did not run")
+        return CellGrade(gid, 0.0, worth, False, f"no answer was recorded ({why})", cell_error)
+    record: AnswerRecord = records[-1]
+    if record["version"] != ANSWER_VERSION or record["student"] != context.student:
+        return CellGrade(gid, 0.0, worth, False, f"the answers were recorded for {record['student']!r}, not for "
+                         f"{context.student!r}: run the notebook as yourself", cell_error)
+    if exercise.captures:
+        if context.captures is None:
+            return CellGrade(gid, 0.0, worth, False, "there is no capture of yours to check the answers against",
+                             cell_error)
+        graded = {n: context.captures[n].sha256 for n in exercise.captures}
+        used = set(record["captures"].values())
+        foreign = [h for h in used if h not in {f.sha256 for f in context.captures.files.values()}]
+        if foreign or not used & set(graded.values()):
+            return CellGrade(gid, 0.0, worth, False, "tampering: the answers were computed from another capture "
+                             f"than yours (SHA-256 {', '.join(sorted(used))[:80] or 'none'}): the capture "
+                             "variable was rebound", cell_error,
+                             tampering=("the capture variable was rebound to another capture",))
+    try:
+        parts = exercise.parts(context)
+    except VoipLabError as e:
+        return CellGrade(gid, 0.0, worth, False, f"the grader could not compute the expected answer: {e}",
+                         cell_error)
+    graded_parts = []
+    for part in parts:
+        value = record["values"].get(part.name)
+        verdict = part.check(value)
+        message = verdict.message
+        if value is None and answer_errors:
+            message = f"{message}; {answer_errors[-1]}"
+        graded_parts.append(PartGrade(part.name, part.points if verdict.ok else 0.0, part.points, message))
+    total = sum(p.points for p in graded_parts)
+    max_parts = sum(p.max_points for p in graded_parts)
+    points = round(total * worth / max_parts, 4) if max_parts else 0.0
+    wrong = [p.message for p in graded_parts if p.points < p.max_points]
+    reason = wrong[0] if wrong else ""
+    return CellGrade(gid, points, worth, not wrong, reason, cell_error, parts=tuple(graded_parts))
+
+
+# ---------------------------------------------------------------------------- grading a submission
+
+
+def feedback_outputs(cell: CellGrade) -> list[dict[str, Any]]:
+    """The outputs that replace a check cell's when grading with nbgrader: the feedback, then the score.
+
+    nbgrader gives a code grade cell the number of its ``execute_result`` as partial credit.
+    """
+    text = "\n".join(cell.feedback) + "\n"
+    return [{"output_type": "stream", "name": "stdout", "text": text},
+            {"output_type": "execute_result", "execution_count": None, "metadata": {},
+             "data": {"text/plain": _points(cell.points)}}]
+
+
+def _hidden_directories(*paths: str | os.PathLike[str] | None) -> list[str]:
+    """What a sandboxed notebook must not see: the given directories and the checkout's ``course/``."""
+    out = [str(Path(p).resolve()) for p in paths if p is not None and Path(p).exists()]
+    checkout_course = Path(__file__).resolve().parents[2] / "course"
+    if checkout_course.is_dir():
+        out.append(str(checkout_course))
+    return sorted(set(out))
+
+
+def submission_files(directory: str | os.PathLike[str], student: str) -> dict[str, Path]:
+    """The files of a submission the notebook may read in the sandbox: its captures, and only its student's."""
+    d = Path(directory)
+    files: dict[str, Path] = {}
+    for sub in (Path(RECORDED_DIR), Path(OFFLINE_DIR) / student):
+        folder = d / sub
+        if folder.is_dir() and not folder.is_symlink():
+            for f in folder.iterdir():
+                if f.is_file() and not f.is_symlink() and f.stat().st_size < 64 * 1024 * 1024:
+                    files[str(sub / f.name)] = f
+    return files
+
+
+def grade(student_nb: str | os.PathLike[str], assignment: str, student: str, *,
+          source_nb: str | os.PathLike[str], offline: str | os.PathLike[str] | None = None,
+          timeout: float = DEFAULT_TIMEOUT_S, kernel_name: str = "python3",
+          hide: Sequence[str | os.PathLike[str]] = (), allow_weak: bool = False,
+          executed_nb: str | os.PathLike[str] | None = None) -> GradeReport:
+    """Grade one submission: restore, read for tampering, run sandboxed, check the answers outside the kernel.
+
+    Parameters:
+        student_nb: the submitted notebook (its directory holds its ``recorded/`` captures).
+        assignment: the assignment id (``"ch5_rtp"``): which grader.
+        student: the student id (their variant).
+        source_nb: the instructor's version: its grade and locked cells replace the
+            submission's (a deleted check cell scores 0); every other cell is the student's.
+        offline: the instructor's offline captures (``<offline>/<student>/``); default:
+            the submission's ``captures/<student>/``.
+        timeout: seconds each cell may run; the first cell over it stops the run.
+        kernel_name: the Jupyter kernel.
+        hide: more directories the notebook must not see (the source's, the submission's,
+            the offline captures' and the checkout's ``course/`` are always hidden).
+        allow_weak: grade even where the notebook cannot be isolated (no root, no user
+            namespaces): see :mod:`voiplab.teach.sandbox`.
+        executed_nb: also write the executed notebook, with the feedback, here.
+
+    Returns:
+        A :class:`GradeReport`.
 
     Raises:
-        VoipLabError: a notebook cannot be read, or nbclient is not installed.
+        VoipLabError: a notebook cannot be read, or the assignment has no grader.
 
-    Taught in the exercises notebook.
+    Taught in ``docs/grading.md``.
     """
-    try:
-        # nbclient/nbformat: only when a submission is graded (a kernel is started)
-        import nbclient
-        import nbformat
-        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    except ImportError:  # pragma: no cover - both come with jupyterlab
-        raise VoipLabError("nbclient is not installed: pip install nbclient (it comes with jupyterlab)") from None
+    import nbformat  # nbformat: only when a submission is graded
 
+    spec = graders.spec(assignment)
     path = Path(student_nb)
     nb = _read(path)
-    missing: list[str] = []
-    source_points: dict[str, float] = {}
-    if source_nb is not None:
-        source = _read(source_nb)
-        missing = _restore_from_source(nb, source)
-        source_points = {m["grade_id"]: float(m.get("points", 0)) for m in grade_cells(source)}
+    source = _read(source_nb)
+    missing = restore_from_source(nb, source)
+    points = {str(m["grade_id"]): float(m.get("points", 0)) for m in grade_cells(source)}
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-    kernel_env = {**os.environ, **(env or {})}
-    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
-                                     interrupt_on_timeout=True,
-                                     resources={"metadata": {"path": str(path.resolve().parent)}})
-    note = ""
-    try:
-        client.execute(env=kernel_env)
-    except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as e:
-        last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        note = f"the run stopped early ({type(e).__name__}: {last[:MAX_REASON]})"
+    trusted = copy.deepcopy(nb)
+    findings = tamper_findings(trusted, spec, trusted_ids(source))
+    caps, which = grader_captures(path.parent, student, offline=offline)
+    result = run_notebook(nb, submission_files(path.parent, student), timeout=timeout,
+                          env={"VOIPLAB_STUDENT": student}, kernel_name=kernel_name, name=path.name,
+                          allow_weak=allow_weak,
+                          hide=_hidden_directories(path.parent, Path(source_nb).parent, offline, *hide))
+    executed = merge_outputs(trusted, result.notebook)
+    context = GradingContext(student, variant_for(student), caps)
+    cells = score(executed, spec, context, sources=trusted, tampering=findings)
+    for gone in missing:
+        cells.append(CellGrade(gone, 0.0, points.get(gone, 0.0), False, "the check cell was deleted from the "
+                               "notebook: never delete check cells", "missing"))
+    by_id = {c.grade_id: c for c in cells}
+    for cell in executed.cells:
+        cell_id = _meta(cell).get("grade_id")
+        if _is_grade(cell) and cell.cell_type == "code" and cell_id in by_id:
+            cell.outputs = [nbformat.from_dict(o) for o in feedback_outputs(by_id[cell_id])]
     if executed_nb is not None:
-        nbformat.write(nb, str(executed_nb))
+        nbformat.write(executed, str(executed_nb))
+    return GradeReport(str(path), tuple(cells), result.note, student, assignment, result.isolation, which,
+                       executed=executed)
 
-    results: list[CellGrade] = []
-    answer_errors: list[str] = []  # errors of the answer cells since the last grade cell
-    for cell in nb.cells:
-        meta = _meta(cell)
-        if _is_solution(cell) and not _is_grade(cell) and cell.cell_type == "code":
-            err = _error_line(cell)
-            if err:
-                answer_errors.append(f"answer {meta.get('grade_id', '?')}: {err}")
+
+def merge_outputs(trusted: Any, executed: Any) -> Any:
+    """The grader's notebook with the kernel's outputs, cell by cell (sources stay the grader's)."""
+    out = copy.deepcopy(trusted)
+    if executed is None:
+        return out
+    ran = list(executed.cells)
+    for i, cell in enumerate(out.cells):
+        if cell.cell_type != "code" or i >= len(ran) or ran[i].get("cell_type") != "code":
             continue
-        if not _is_grade(cell):
-            continue
-        gid = str(meta.get("grade_id", "?"))
-        worth = source_points.get(gid, float(meta.get("points", 0)))
-        if cell.cell_type != "code":
-            results.append(CellGrade(gid, 0.0, worth, False, "graded by hand (a written answer)"))
-            answer_errors = []
-            continue
-        error = _error_line(cell)
-        ran = cell.get("execution_count") is not None or bool(cell.get("outputs"))
-        if not ran and not error:
-            error = f"not executed ({note or 'the run stopped before this cell'})"
-        passed = not error
-        reason = "" if passed else (answer_errors[0] if answer_errors else error)
-        results.append(CellGrade(gid, worth if passed else 0.0, worth, passed, reason, error))
-        answer_errors = []
-    for gid in missing:
-        results.append(CellGrade(gid, 0.0, source_points.get(gid, 0.0), False,
-                                 "the grade cell was deleted from the notebook: never delete grade cells",
-                                 "missing"))
-    return GradeReport(str(path), tuple(results), note, executed=nb)
-
-
-# ---------------------------------------------------------------------------- answer checks
-
-
-def _experiment(source: Experiment | str | os.PathLike[str]) -> Experiment:
-
-    if isinstance(source, Experiment):
-        return source
-    return from_pcap(Path(source))
-
-
-def _pcap_of(source: Experiment | str | os.PathLike[str]) -> Path:
-    exp = _experiment(source)
-    if exp.pcap is None:
-        raise VoipLabError(f"the experiment {exp.name!r} has no capture ({exp.note}): record it with capture, "
-                           "or use vl.scenarios.from_pcap(vl.scenarios.sample_capture(...))")
-    return Path(exp.pcap)
-
-
-def expected_challenge(source: Experiment | str | os.PathLike[str]) -> Challenge:
-    """The digest challenge (``realm``, ``nonce``) of the 401 answering the first challenged REGISTER.
-
-    Exercise 1 expects ``realm`` and ``nonce`` equal to this challenge's: the
-    ``WWW-Authenticate`` header of Asterisk's ``401 Unauthorized``.
-
-    Parameters:
-        source: the registration :class:`~voiplab.teach.experiments.Experiment`, or a capture path.
-
-    Raises:
-        VoipLabError: the capture has no challenged REGISTER.
-
-    Taught in the exercises notebook (exercise 1).
-    """
-
-    return Challenge.from_message(auth_exchange(_experiment(source).flow, "REGISTER").challenge.message)
-
-
-def _authorization(source: Experiment | str | os.PathLike[str]) -> tuple[AuthExchange, AuthHeader]:
-    """The REGISTER's digest exchange and the Authorization header of its second try."""
-
-    exchange = auth_exchange(_experiment(source).flow, "REGISTER")
-    auth = exchange.authorized.message.authorization if exchange.authorized is not None else None
-    if auth is None:
-        raise VoipLabError("the capture has no REGISTER with Authorization after the 401: record a whole "
-                           "registration with vl.scenarios.record_registration()")
-    return exchange, auth
-
-
-def captured_response(source: Experiment | str | os.PathLike[str]) -> str:
-    """The ``response`` the phone sent in the ``Authorization`` of its second REGISTER.
-
-    Raises:
-        VoipLabError: the capture has no REGISTER answered by a challenge and sent again.
-
-    Taught in the exercises notebook (exercise 2).
-    """
-    return str(_authorization(source)[1]["response"])
-
-
-def expected_digest_response(source: Experiment | str | os.PathLike[str], password: str | None = None) -> str:
-    """The digest response recomputed from the captured challenge and the account's password.
-
-    Exercise 2 expects the student's ``computed`` to equal this value: MD5 over the
-    challenge's realm and nonce, the fields of the phone's ``Authorization`` (username,
-    uri, cnonce, nc, qop) and the password. With the right password it equals
-    :func:`captured_response`; with a wrong one it does not.
-
-    Parameters:
-        source: the registration experiment, or a capture path.
-        password: the password; default: the lab's password of the account in the
-            ``Authorization`` header (rpi: 22222222, from the lab configuration).
-
-    Taught in the exercises notebook (exercise 2).
-    """
-
-    exchange, auth = _authorization(source)
-    if password is None:
-        password = load_config().account(auth["username"]).password
-    return compute_response(exchange.challenge.message, "REGISTER", auth["uri"], auth["username"], password,
-                            cnonce=auth.get("cnonce"), nc=auth.get("nc") or 1, qop=auth.get("qop") or "").response
-
-
-@dataclass(frozen=True)
-class InviteAnswer:
-    """The expected answer of exercise 3.
-
-    Attributes:
-        count: the INVITE transactions of the call, both B2BUA legs, retransmissions not
-            counted (the challenged INVITE, its authorised retry, the INVITE to the callee,
-            and every re-INVITE).
-        reinvite_cseq: the CSeq (``"8769 INVITE"``) of the first re-INVITE Asterisk sent to
-            the caller with a media address other than its own: the direct-media switch.
-        new_rtp_address: ``"ip:port"`` announced in that re-INVITE's SDP (the callee's RTP).
-
-    Taught in the exercises notebook (exercise 3).
-    """
-
-    count: int
-    reinvite_cseq: str
-    new_rtp_address: str
-
-
-def expected_invites(source: Experiment | str | os.PathLike[str]) -> InviteAnswer:
-    """Count the INVITE transactions of the recorded call and find the direct-media re-INVITE.
-
-    Computed from the SIP messages themselves: distinct ``(Call-ID, CSeq)`` INVITE requests
-    of the call's legs; the re-INVITE is an INVITE with a To tag (inside the dialog) sent
-    to the caller whose SDP ``c=`` address is not the PBX's.
-
-    Raises:
-        VoipLabError: the capture has no call, or no direct-media re-INVITE to the caller.
-
-    Taught in the exercises notebook (exercise 3).
-    """
-
-    exp = _experiment(source)
-    call = exp.call
-    if call is None:
-        raise VoipLabError("the capture has no call: record one with vl.scenarios.record_call()")
-    ids = set(call.call_ids)
-    invites = {(m.call_id, m.cseq) for m in exp.flow.messages
-               if m.method == "INVITE" and m.call_id in ids and not m.retransmission}
-    caller = call.legs[0].caller
-    pbx_ip = split_address(call.legs[0].callee)[0]
-    for m in exp.flow.messages:
-        if m.method != "INVITE" or m.dst != caller or m.message.to_tag is None or not m.has_sdp:
-            continue
-        sdp = m.message.sdp
-        audio = sdp.audio() if sdp is not None else None
-        if audio is None or audio.connection_address in (None, pbx_ip):
-            continue
-        return InviteAnswer(len(invites), str(m.cseq), format_address(str(audio.connection_address), audio.port))
-    raise VoipLabError(f"no re-INVITE moved the media of {caller} away from the PBX: direct_media may be off "
-                       "(pjsip.conf), or the capture stopped before the callee answered")
-
-
-def expected_dial_delay(source: Experiment | str | os.PathLike[str]) -> float:
-    """Seconds between Asterisk's 200 OK to the caller and its first INVITE to the callee.
-
-    Exercise 4 expects this delay (about 0.5 s: ``Answer(500)`` before ``Dial()``), within 1 ms.
-
-    Raises:
-        VoipLabError: the capture does not show both legs of the call.
-
-    Taught in the exercises notebook (exercise 4).
-    """
-
-    delay = answer_timing(_experiment(source)).dial_delay
-    if delay is None:
-        raise VoipLabError("the capture does not show both legs of the call (a phone's trace sees only its "
-                           "own): record the call with capture")
-    return float(delay)
-
-
-def _ip_of(exp: Experiment, who: str) -> str:
-    for ip, role in exp.roles.items():
-        if who in (ip, role) or role.split(" ")[0] == who:
-            return ip
-    return who
-
-
-def _stream(source: Experiment | str | os.PathLike[str], src: str, dst: str) -> RtpStream:
-    """The longest stream from ``src`` to ``dst``, freshly analysed from the capture file."""
-
-    exp = _experiment(source)
-    a, b = _ip_of(exp, src), _ip_of(exp, dst)
-    found = [s for s in streams(_pcap_of(exp)) if (s.src, s.dst) == (a, b)]
-    if not found:
-        raise VoipLabError(f"no RTP stream from {src} ({a}) to {dst} ({b}) in the capture: record a whole call")
-    return max(found, key=len)
-
-
-def expected_stream_stats(source: Experiment | str | os.PathLike[str], src: str = "alcatel",
-                          dst: str = "rpi") -> StreamStats:
-    """The statistics of the RTP stream ``src`` -> ``dst`` (after direct media: phone to phone).
-
-    Exercise 5 expects ``packets``, ``lost`` and ``max_jitter_ms`` equal to these, which are
-    ``tshark -q -z rtp,streams``'s figures (voiplab.analysis, re-read from the capture file).
-
-    Taught in the exercises notebook (exercise 5).
-    """
-    return _stream(source, src, dst).stats
-
-
-def tshark_stream_row(source: Experiment | str | os.PathLike[str], src: str = "alcatel",
-                      dst: str = "rpi") -> TsharkRow | None:
-    """tshark's ``rtp,streams`` row of the longest stream ``src`` -> ``dst``, or ``None`` without tshark.
-
-    Taught in the exercises notebook (exercise 5: Wireshark as the reference).
-    """
-
-    exp = _experiment(source)
-    a, b = _ip_of(exp, src), _ip_of(exp, dst)
-    try:
-        rows = tshark_rtp_streams(_pcap_of(exp))
-    except VoipLabError:
-        return None
-    found = [r for r in rows if (r["src"], r["dst"]) == (a, b)]
-    return max(found, key=lambda r: r["packets"]) if found else None
-
-
-def expected_dominant_frequency(source: Experiment | str | os.PathLike[str], src: str = "alcatel",
-                                dst: str = "rpi") -> float:
-    """The frequency (Hz) with the most energy in the decoded G.711 audio of ``src`` -> ``dst``.
-
-    Exercise 6 expects the student's ``frequency`` within 5 Hz of this (the Alcatel's Morse
-    signal: 1000 Hz in the lab).
-
-    Taught in the exercises notebook (exercise 6).
-    """
-
-    return dominant_frequency(_stream(source, src, dst).audio(), SAMPLE_RATE)
+        outputs = ran[i].get("outputs", [])
+        cell.outputs = list(outputs) if isinstance(outputs, list) else []
+        count = ran[i].get("execution_count")
+        cell.execution_count = count if isinstance(count, int) else None
+    return out

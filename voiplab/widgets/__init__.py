@@ -20,7 +20,7 @@ import importlib
 from types import ModuleType
 
 #: the widget modules, in the order of the notebooks that use them
-MODULES = ("panels", "register", "ladder", "rtp", "sipconfig", "webrtc")
+MODULES = ("panels", "register", "ladder", "rtp", "sipconfig", "webrtc", "dashboard")
 
 
 def _module(name: str) -> ModuleType | None:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from ..core.flow import Flow
 from ..devices.alcatel import AlcatelStatus, SimulatedAlcatel
 from ..devices.phone import Call, Phone
 from ..devices.wire import CallStats
@@ -135,8 +136,10 @@ class PhonePanel:
 
     Attributes:
         call: the panel's current (or last) call, ``None`` before the first one.
+        calls: every call the panel showed, oldest first (placed with Call or rung in).
         last_stats: the last RTP statistics shown (``Call.stats()`` keys).
         dtmf_sent: the DTMF digits sent from the dial pad during the current call.
+        dtmf_by_call: the DTMF digits sent during each call of :attr:`calls`.
         errors: every error message shown, oldest first.
         log_lines: the call log, one line per event.
 
@@ -148,8 +151,10 @@ class PhonePanel:
         self.phone = phone
         self.stats_interval = float(stats_interval)
         self.call: Call | None = None
+        self.calls: list[Call] = []
         self.last_stats: CallStats = {}
         self.dtmf_sent = ""
+        self.dtmf_by_call: dict[Call, str] = {}
         self.errors: list[str] = []
         self.log_lines: list[str] = []
         self._changed = threading.Condition(threading.RLock())
@@ -307,7 +312,9 @@ class PhonePanel:
             self.number.value += key
         elif live.state == "CONFIRMED":
             live.send_dtmf(key)
-            self.dtmf_sent += key
+            with self._changed:
+                self.dtmf_sent += key
+                self.dtmf_by_call[live] = self.dtmf_by_call.get(live, "") + key
             self._log(f"DTMF {key} sent (RFC 4733 telephone-event)")
         else:
             raise CallError(f"the call is {live.state}: DTMF needs an answered call, wait for CONFIRMED")
@@ -429,6 +436,22 @@ class PhonePanel:
                                     "wait longer or check the other phone")
                 self._changed.wait(min(left, 0.1))
 
+    def flow(self, call: Call | None = None) -> Flow:
+        """The SIP messages of the panel's last call (or of ``call``), from the phone's own trace.
+
+        Draw it with ``vl.plots.ladder(panel.flow(), roles=lab.config.roles())``: no capture
+        privileges needed.
+
+        Raises:
+            CallError: the panel has shown no call yet.
+
+        Taught in notebook 06.
+        """
+        call = call if call is not None else self.call
+        if call is None:
+            raise CallError("the panel has shown no call yet: press Call (or answer a call) first")
+        return Flow.from_trace(self.phone.trace()).filter(call_id=call.call_id)
+
     def wait_incoming(self, timeout: float = 10.0) -> Call:
         """Wait until the incoming-call banner shows a ringing call; returns it.
 
@@ -477,6 +500,7 @@ class PhonePanel:
     def _adopt(self, call: Call) -> None:
         with self._changed:
             self.call = call
+            self.calls.append(call)
             self._shown = []
             self._seen = 0
             self._hung_up_here = False
@@ -767,8 +791,9 @@ class CallPanel(w.HBox):
     """A :class:`PhonePanel` and an :class:`AlcatelPanel` side by side (an ``HBox``).
 
     Made by :func:`call_panel`. ``dial``, ``press``, ``hangup``, ``answer``, ``decline``,
-    ``wait_state`` and ``wait_incoming`` are the phone panel's; :meth:`close` closes both
-    panels (and the phone if :func:`call_panel` created it).
+    ``wait_state``, ``wait_incoming`` and ``flow`` are the phone panel's; :meth:`close` closes
+    both panels and, if :func:`call_panel` created it, the phone (hung up, unregistered, its
+    address free for the next notebook's kernel).
 
     Taught in notebook 06.
     """
@@ -787,6 +812,7 @@ class CallPanel(w.HBox):
         self.decline = phone_panel.decline
         self.wait_state = phone_panel.wait_state
         self.wait_incoming = phone_panel.wait_incoming
+        self.flow = phone_panel.flow
 
     @property
     def widget(self) -> CallPanel:
