@@ -103,7 +103,16 @@ def private_dir(path: Path) -> Path:
     The lab's state holds secrets (passwords in pjsip.conf, the manager's secret): on a
     shared machine no other user may read it.
     """
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    # the parents it makes are private too (~/.local/state/voiplab/lab: voiplab and lab)
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=PRIVATE_DIR_MODE)
+        os.chmod(d, PRIVATE_DIR_MODE)
     os.chmod(path, PRIVATE_DIR_MODE)
     return path
 

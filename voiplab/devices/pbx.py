@@ -504,6 +504,7 @@ class Pbx:
         install = install or find_asterisk()
         inside = CHROOT_LAB if install.kind == "rootfs" else str(self.lab_dir)
         layout = AsteriskLayout(lab_dir=inside, module_dir=install.module_dir)
+        private_dir(self.lab_dir)  # also when an older voiplab made it with the default rights
         for sub in ("etc", "run", "log", "lib", "spool", "cache"):
             private_dir(self.lab_dir / sub)
         secret = secrets.token_urlsafe(AMI_SECRET_BYTES)
