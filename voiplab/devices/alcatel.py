@@ -201,6 +201,11 @@ class SimulatedAlcatel:
     Taught in notebook 06.
     """
 
+    #: False: this one answers by itself (:class:`~voiplab.devices.desk.DeskAlcatel` is the real one)
+    real = False
+    #: seconds a notebook step waits for it to act (it rings 2 s; the real one needs a person)
+    pickup_s = 5.0
+
     def __init__(self, config: LabConfig | None = None, lab_dir: str | os.PathLike[str] | None = None):
         self.config = config if config is not None else load_config()
         self.lab_dir = Path(lab_dir) if lab_dir else _default_lab_dir()

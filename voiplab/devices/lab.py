@@ -39,6 +39,7 @@ from ..paths import private_dir, write_private
 from .alcatel import SimulatedAlcatel
 from .asterisk_conf import student_copy
 from .asterisk_edit import COPY_FOLDER, EDITABLE_FILES, ConfigCopy, check_student_text, fingerprint
+from .desk import DeskAlcatel
 from .pbx import Endpoint, Pbx, ReloadResult, send_options
 from .phone import Phone
 
@@ -111,6 +112,16 @@ class Lab:
         if not (self.config.is_local and self.config.alcatel.simulated):
             return None
         return SimulatedAlcatel(self.config, lab_dir=self.lab_dir)
+
+    @property
+    def alcatel(self) -> SimulatedAlcatel | DeskAlcatel:
+        """The Alcatel of the lab: the simulated one here, the real desk phone in a classroom.
+
+        Both offer the steps notebook 06 takes (``call``, ``wait_in_call``, ``wait_call_ended``,
+        ``status``); with the real one each step says what to ask at the desk and waits.
+        """
+        simulated = self.simulated_alcatel
+        return simulated if simulated is not None else DeskAlcatel(self.config)
 
     def up(self, timeout: float = 30.0) -> list[str]:
         """Bring the lab up (idempotent). Returns one line per component saying what happened.

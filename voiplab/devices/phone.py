@@ -60,6 +60,7 @@ from .wire import CALL_STATES, SIP_TRANSPORTS, CallState, CallStats, Transport
 __all__ = [
     "Call",
     "Phone",
+    "live_calls",
     "Registration",
 ]
 
@@ -309,6 +310,15 @@ def _hint(status: int | None) -> str:
 # the phone
 
 
+def live_calls() -> list[Call]:
+    """Every call of the phones of this process that are still open, oldest first (ended ones too)."""
+    calls: list[Call] = []
+    for phone in list(_LIVE.values()):
+        with phone._cv:
+            calls.extend(phone._calls.values())
+    return sorted(calls, key=lambda c: c.history[0][0])
+
+
 class Phone:
     """A SIP softphone of the lab (pjsua2 in a child process).
 
@@ -392,7 +402,7 @@ class Phone:
         self.record_dir = Path(record_dir) if record_dir else self.workdir
         self.record_dir.mkdir(parents=True, exist_ok=True)
         audio_path = self._audio_file(audio)
-        older = _LIVE.get(f"{self.address}:{self.port}")
+        older = _LIVE.get(f"{self.address}:{self.port}") if self.port else None  # port 0: any free port
         if older is not None and older is not self:
             older.close()  # re-running a cell: the new phone takes over the address at once
         self.audio = str(audio)
@@ -434,7 +444,7 @@ class Phone:
             raise
         self.sip_address = info.sip
         self.pid = info.pid
-        _LIVE[f"{self.address}:{self.port}"] = self
+        _LIVE[f"{self.address}:{self.port}" if self.port else f"{self.address}:0#{id(self)}"] = self
 
     # -- construction helpers ---------------------------------------------------
     def _audio_file(self, audio: str | os.PathLike[str]) -> Path | None:
