@@ -3,8 +3,25 @@
 # fast the second time: each step is skipped when what it makes is already there and up to date):
 # system packages (apt, with sudo when not root), a virtual environment .venv with voiplab and its
 # test extras, the browser phone (npm), and the Asterisk 22 root filesystem (built once, ~30 s).
+#
+# --system (as root): also the machine's shared installation for every user of a server (JupyterHub,
+# a lab PC with several accounts; docs/jupyterhub.md): /opt/voiplab/venv (voiplab, not editable, and
+# JupyterHub) from the system's Python, configurable-http-proxy (npm) in /opt/voiplab/proxy, and the
+# Asterisk root filesystem in /opt/voiplab/asterisk-rootfs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+SYSTEM=0
+for arg in "$@"; do
+    case "$arg" in
+        --system) SYSTEM=1 ;;
+        *) echo "usage: bash scripts/setup.sh [--system]" >&2; exit 2 ;;
+    esac
+done
+if [ "$SYSTEM" -eq 1 ] && [ "$(id -u)" -ne 0 ]; then
+    echo "== --system installs into /opt/voiplab for every user: run it as root (sudo bash scripts/setup.sh --system)" >&2
+    exit 1
+fi
 
 APT_PACKAGES=(
     python3 python3-venv          # the course's Python (3.11 on Debian 12)
@@ -90,3 +107,45 @@ if ! .venv/bin/voiplab pbx install >"$log" 2>&1; then
     exit 1
 fi
 grep -v "already installed" "$log" || true
+
+if [ "$SYSTEM" -eq 1 ]; then
+    # every user runs this venv, so it is made from the system's Python (a pyenv or conda Python
+    # under /root is not reachable by them) and voiplab is copied in (not editable: students need
+    # not read this clone); reinstalled only when voiplab's sources or pyproject.toml changed
+    shared=/opt/voiplab
+    system_python="${SYSTEM_PYTHON:-/usr/bin/python3}"
+    if [ ! -x "$shared/venv/bin/python" ]; then
+        echo "== creating $shared/venv with $($system_python --version)"
+        mkdir -p "$shared"
+        "$system_python" -m venv "$shared/venv"
+    fi
+    hub_pin=$(grep -o '"jupyterhub[^"]*"' pyproject.toml | tr -d '"')
+    sources="$(find voiplab pyproject.toml -type f \( -name '*.py' -o -name '*.pcap' -o -name '*.html' \
+        -o -name '*.js' -o -name '*.json' -o -name '*.toml' \) -not -path '*/node_modules/*' -not -path '*/build/*' \
+        -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1) $hub_pin"
+    stamp="$shared/venv/.voiplab-installed"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$sources" ]; then
+        echo "== installing voiplab and $hub_pin into $shared/venv (for every user)"
+        PYTHONWARNINGS=ignore "$shared/venv/bin/python" -m pip install -q --disable-pip-version-check . "$hub_pin"
+        # same version number, new sources: put this clone's voiplab in place
+        PYTHONWARNINGS=ignore "$shared/venv/bin/python" -m pip install -q --disable-pip-version-check \
+            --no-deps --force-reinstall .
+        echo "$sources" > "$stamp"
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "== npm is missing: JupyterHub's configurable-http-proxy cannot be installed" >&2
+        exit 1
+    fi
+    if [ ! -x "$shared/proxy/node_modules/.bin/configurable-http-proxy" ]; then
+        echo "== configurable-http-proxy (npm) into $shared/proxy"
+        mkdir -p "$shared/proxy"
+        npm install --no-audit --no-fund --loglevel=error --prefix "$shared/proxy" configurable-http-proxy@5
+    fi
+    if ! "$shared/venv/bin/voiplab" pbx install --system >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "== the system Asterisk could not be installed: run '$shared/venv/bin/voiplab doctor'" >&2
+        exit 1
+    fi
+    grep -v "already installed" "$log" || true
+    chmod -R a+rX "$shared/venv" "$shared/proxy"
+fi

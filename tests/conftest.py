@@ -68,6 +68,29 @@ def pbx():
         lab.down()  # also the simulated Alcatel that notebooks and tests started
 
 
+@pytest.fixture(scope="module")
+def lab(pbx):
+    """The local lab with its simulated Alcatel running (stopped at the end if started here)."""
+    from voiplab.devices.lab import Lab
+
+    the_lab = Lab()
+    alcatel = the_lab.simulated_alcatel
+    assert alcatel is not None
+    started = alcatel.start(timeout=5)
+    yield the_lab
+    if started:
+        alcatel.stop()
+
+
+@pytest.fixture()
+def phone(lab):
+    """rpi's phone in the local lab, registered (closed after the test)."""
+    p = lab.phone("rpi")
+    p.register()
+    yield p
+    p.close()
+
+
 def _voiplab_temp_files() -> set[str]:
     import tempfile
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import require_tool
 
 from voiplab.cli import webrtc as _cli_certs
+from voiplab.config import local_address
 from voiplab.devices import certs
 from voiplab.devices.certs import CertPaths
 from voiplab.errors import WebRtcError
@@ -141,4 +142,4 @@ def test_cli_webrtc_certs_default_address(tmp_path: Path) -> None:
     _cli_certs.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["webrtc", "certs", "--out", str(tmp_path)])
     assert _cli_certs.run(args) == 0
-    assert certs.describe(tmp_path / "server.crt")["san"]["ip"] == ["127.0.0.80"]
+    assert certs.describe(tmp_path / "server.crt")["san"]["ip"] == [local_address(80)]  # the user's lab: 127.A.B.80

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -251,17 +250,6 @@ def test_panel_call_given_something_else_is_a_misuse() -> None:
 
 
 # -- on the real lab ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def lab(pbx: object) -> Iterator[Lab]:
-    the_lab = Lab()
-    alcatel = the_lab.simulated_alcatel
-    assert alcatel is not None
-    started = alcatel.start(timeout=5)
-    yield the_lab
-    if started:
-        alcatel.stop()
 
 
 @pytest.mark.asterisk

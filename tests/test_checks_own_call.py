@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
 import voiplab as vl
-from voiplab.devices.lab import Lab
-from voiplab.devices.phone import Phone
 from voiplab.errors import CallError, VoipLabError
 from voiplab.teach.checks.own_call import FINDINGS, own_call_findings, own_call_recorded
 from voiplab.teach.recording import SampleRtpWarning, rtp_or_sample, start_recording
@@ -126,28 +123,10 @@ def test_findings_read_from_the_sample_when_there_is_no_capture(sample):
 
 
 # ---------------------------------------------------------------------------- against the lab
-@pytest.fixture(scope="module")
-def lab(pbx) -> Iterator[Lab]:
-    the_lab = Lab()
-    alcatel = the_lab.simulated_alcatel
-    assert alcatel is not None
-    started = alcatel.start(timeout=5)
-    yield the_lab
-    if started:
-        alcatel.stop()
-
-
-@pytest.fixture()
-def phone(lab: Lab) -> Iterator[Phone]:
-    p = lab.phone("rpi")
-    p.register()
-    yield p
-    p.close()
-
-
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
-@pytest.mark.parametrize("capture", [None, False], ids=["captured", "trace only"])
+@pytest.mark.parametrize("capture", [pytest.param(None, marks=pytest.mark.capture), False],
+                         ids=["captured", "trace only"])
 def test_a_real_call_passes_both_checks(lab, phone, capture):
     """A call to the Alcatel with keys 7 and 9, recorded: do both checks pass on the student's right findings?"""
     rec = start_recording(lab, phone, capture=capture)

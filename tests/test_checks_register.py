@@ -151,11 +151,6 @@ def test_nonce_reused_on_recorded_exchanges() -> None:
 
 # ---------------------------------------------------------------------------- against the real lab
 
-@pytest.fixture(scope="module")
-def lab(pbx: object) -> Lab:
-    return Lab()
-
-
 @pytest.fixture()
 def panel(lab: Lab) -> Iterator[RegisterPanel]:
     the_panel = RegisterPanel(lab, "rpi")

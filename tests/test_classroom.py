@@ -78,3 +78,21 @@ def test_a_bad_roster_says_which_line_and_what_to_fix(tmp_path: Path, text: str,
     with pytest.raises(ConfigError) as e:
         read_roster(roster(tmp_path, text))
     assert message in str(e.value)
+
+
+def test_the_instructors_dashboard_notebook_runs_on_a_demonstration_class() -> None:
+    """Does course/dashboard.ipynb run top to bottom (a demonstration class served here), its
+    dashboard showing the class's server and nobody registered yet, and leave nothing behind?"""
+    import nbclient  # nbclient: only for the notebook tests
+    import nbformat
+
+    path = Path(__file__).parent.parent / "course" / "dashboard.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "0 accounts registered, 0 channels, 0 waiting for the Alcatel" in outputs, outputs
+    assert "longest wait for the Alcatel: nobody waited" in outputs
+    assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))

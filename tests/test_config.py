@@ -7,25 +7,39 @@ from pathlib import Path
 
 import pytest
 
-from voiplab.config import LabConfig, load_config
+from voiplab.config import LabConfig, default_config, load_config, local_address, local_block
 from voiplab.errors import ConfigError
 
 
 def test_defaults_are_the_reports_lab() -> None:
-    """Are the accounts, numbers, names, passwords and addresses those of LAB-FACTS.md, on loopback?"""
+    """Are the accounts, numbers, names, passwords and addresses those of LAB-FACTS.md, on the user's
+    loopback block (127.A.B from the uid; root's is 127.0.0)?"""
     cfg = load_config(None)
+    block = local_block()
     rows = [(a.name, a.number, a.display_name, a.password, a.address) for a in cfg.accounts]
     assert rows == [
-        ("alcatel", "5001", "Alcatel IP Touch", "11111111", "127.0.0.81"),
-        ("rpi", "5002", "Raspberry Pi", "22222222", "127.0.0.82"),
-        ("guillaume", "5003", "Guillaume Nibert", "33333333", "127.0.0.83"),
+        ("alcatel", "5001", "Alcatel IP Touch", "11111111", f"{block}.81"),
+        ("rpi", "5002", "Raspberry Pi", "22222222", f"{block}.82"),
+        ("guillaume", "5003", "Guillaume Nibert", "33333333", f"{block}.83"),
     ]
-    assert (cfg.pbx.host, cfg.pbx.port, cfg.pbx.mode) == ("127.0.0.80", 5060, "local")
+    assert (cfg.pbx.host, cfg.pbx.port, cfg.pbx.mode) == (f"{block}.80", 5060, "local")
+    root = default_config(0)
+    assert (root.pbx.host, root.account("rpi").address) == ("127.0.0.80", "127.0.0.82")
     assert cfg.codecs == ("ulaw", "alaw")
     assert (cfg.dialplan.answer_ms, cfg.dialplan.dial_timeout_s, cfg.dialplan.context) == (500, 25, "plan-num")
     assert cfg.pbx.direct_media is True
     assert cfg.alcatel.simulated is True
     assert cfg.language == "fr"
+
+
+def test_each_user_has_a_block_of_their_own() -> None:
+    """Does the uid give the block (256*A + B), root keeping 127.0.0 and no user landing on root's?"""
+    assert [local_block(u) for u in (0, 1, 255, 256, 1000, 65535)] == [
+        "127.0.0", "127.0.1", "127.0.255", "127.1.0", "127.3.232", "127.255.255"]
+    assert local_block(65536) == "127.255.0" and local_block(131072) == "127.255.0"
+    assert local_address(80, 1000) == "127.3.232.80"
+    with pytest.raises(ValueError):
+        local_address(0)
 
 
 def test_account_lookup_by_name_or_number() -> None:
@@ -159,10 +173,11 @@ HOSTILE: list[tuple[str, bytes, str | None, str]] = [
     ("port zero", b"[pbx]\nport = 0\n", "pbx.port", "between 1 and 65535"),
     ("negative phone port", b"[accounts.rpi]\nsip_port = -1\n", "accounts.rpi.sip_port", "0 = any"),
     ("RTP range out of bounds", b"[pbx]\nrtp_port_min = 80\n", "pbx.rtp_port_min", "between 1024 and 65535"),
-    ("two phones on one address", b'[accounts.guillaume]\naddress = "127.0.0.82"\n', "accounts.guillaume.address",
+    ("two phones on one address", f'[accounts.guillaume]\naddress = "{local_address(82)}"\n'.encode(),
+     "accounts.guillaume.address",
      "already used by account rpi"),
-    ("a phone on the PBX's address", b'[accounts.rpi]\naddress = "127.0.0.80"\n', "accounts.rpi.address",
-     "the PBX's address"),
+    ("a phone on the PBX's address", f'[accounts.rpi]\naddress = "{local_address(80)}"\n'.encode(),
+     "accounts.rpi.address", "the PBX's address"),
     ("two accounts with one number", b'[accounts.guillaume]\nnumber = "5002"\n', "accounts.guillaume.number",
      "already used"),
     ("a codec twice", b'codecs = ["ulaw", "ulaw"]\n', "codecs", "twice"),

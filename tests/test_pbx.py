@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from voiplab.config import LabConfig, load_config
+from voiplab.config import LabConfig, load_config, local_address
 from voiplab.devices.asterisk_conf import MODULES, AsteriskLayout, render_all
 from voiplab.devices.lab import send_options
 from voiplab.devices.pbx import Pbx, find_asterisk, parse_endpoints
@@ -82,7 +82,7 @@ def test_rendered_files_are_complete_and_commented() -> None:
                                             ("guillaume", "5003", "Guillaume Nibert", "33333333")):
         assert f'callerid = "{display}" <{number}>' in pjsip
         assert f"[{name}-auth](auth-template)\nusername = {name}\npassword = {password}" in pjsip
-    assert "bind = 127.0.0.80:5060" in pjsip
+    assert f"bind = {local_address(80)}:5060" in pjsip
     assert "direct_media = yes" in pjsip
     assert "disallow = all\nallow = ulaw\nallow = alaw" in pjsip
     assert "max_contacts = 1" in pjsip
@@ -124,8 +124,8 @@ def test_parse_endpoints_reads_contacts() -> None:
 
 @pytest.mark.asterisk
 def test_options_gets_a_sip_response(pbx: Pbx) -> None:
-    """Does a raw SIP OPTIONS over UDP to 127.0.0.80:5060 get a SIP/2.0 response?"""
-    reply = send_options("127.0.0.80", 5060, local_address="127.0.0.82")
+    """Does a raw SIP OPTIONS over UDP to the lab's PBX (127.A.B.80:5060) get a SIP/2.0 response?"""
+    reply = send_options(local_address(80), 5060, local_address=local_address(82))
     assert reply.startswith("SIP/2.0 ")
     assert "CSeq: 1 OPTIONS" in reply
 
@@ -133,15 +133,16 @@ def test_options_gets_a_sip_response(pbx: Pbx) -> None:
 @pytest.mark.asterisk
 def test_register_without_credentials_is_challenged(pbx: Pbx) -> None:
     """Does a REGISTER for rpi without credentials get 401 with a digest challenge (realm, nonce)?"""
+    pbx, rpi = local_address(80), local_address(82)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.82", 0))
+        s.bind((rpi, 0))
         s.settimeout(3)
         port = s.getsockname()[1]
-        msg = (f"REGISTER sip:127.0.0.80 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.82:{port};branch=z9hG4bK-t401;rport\r\n"
-               "Max-Forwards: 70\r\nFrom: <sip:rpi@127.0.0.80>;tag=t401\r\nTo: <sip:rpi@127.0.0.80>\r\n"
-               f"Call-ID: t401@127.0.0.82\r\nCSeq: 1 REGISTER\r\nContact: <sip:rpi@127.0.0.82:{port}>\r\n"
+        msg = (f"REGISTER sip:{pbx} SIP/2.0\r\nVia: SIP/2.0/UDP {rpi}:{port};branch=z9hG4bK-t401;rport\r\n"
+               f"Max-Forwards: 70\r\nFrom: <sip:rpi@{pbx}>;tag=t401\r\nTo: <sip:rpi@{pbx}>\r\n"
+               f"Call-ID: t401@{rpi}\r\nCSeq: 1 REGISTER\r\nContact: <sip:rpi@{rpi}:{port}>\r\n"
                "Expires: 60\r\nContent-Length: 0\r\n\r\n")
-        s.sendto(msg.encode(), ("127.0.0.80", 5060))
+        s.sendto(msg.encode(), (pbx, 5060))
         reply = s.recv(65535).decode()
     assert reply.startswith("SIP/2.0 401 Unauthorized\r\n")
     challenge = re.search(r"^WWW-Authenticate: Digest (.*)$", reply, re.M)

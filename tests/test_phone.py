@@ -16,12 +16,15 @@ import time
 
 import pytest
 
-from voiplab.config import LabConfig
+from voiplab.config import LabConfig, local_address
 from voiplab.core.flow import TraceEntry
 from voiplab.core.sip import SipMessage
 from voiplab.errors import CallError, PhoneDied, PhoneError, RegistrationError
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
+
+#: the current user's local lab (127.A.B from the uid)
+PBX, RPI = local_address(80), local_address(82)
 
 
 @pytest.fixture()
@@ -42,7 +45,7 @@ def phones(pbx):
 
 
 def test_rpi_registers_and_asterisk_sees_its_contact(pbx, phones):
-    """Does rpi get 200 OK, and does `pjsip show endpoints` show it at 127.0.0.82?"""
+    """Does rpi get 200 OK, and does `pjsip show endpoints` show it at its address (127.A.B.82)?"""
     t0 = time.monotonic()
     rpi = phones("rpi")
     reg = rpi.register()
@@ -52,12 +55,12 @@ def test_rpi_registers_and_asterisk_sees_its_contact(pbx, phones):
     assert started_to_registered < 2.0
     rows = {e.name: e for e in pbx.endpoints()}
     assert rows["rpi"].contact_address is not None
-    assert rows["rpi"].contact_address.startswith("127.0.0.82")
-    assert "registered" in repr(rpi) and "127.0.0.82" in repr(rpi)
+    assert rows["rpi"].contact_address.startswith(RPI)
+    assert "registered" in repr(rpi) and RPI in repr(rpi)
     # and the command students use shows it too
     status = subprocess.run([sys.executable, "-m", "voiplab", "lab", "status"], capture_output=True, text=True,
                             timeout=60, check=True).stdout
-    assert re.search(r"^\s+rpi\s+5002\s+Not in use\s+127\.0\.0\.82:\d+", status, re.M), status
+    assert re.search(rf"^\s+rpi\s+5002\s+Not in use\s+{re.escape(RPI)}:\d+", status, re.M), status
 
 
 def test_trace_shows_the_digest_exchange(phones):
@@ -68,14 +71,14 @@ def test_trace_shows_the_digest_exchange(phones):
     msgs = [m for m in rpi.trace() if " REGISTER\r\n" in m["raw"]][:4]
     first_lines = [(m["direction"], m["raw"].split("\r\n", 1)[0]) for m in msgs]
     assert first_lines == [
-        ("tx", "REGISTER sip:127.0.0.80:5060 SIP/2.0"),
+        ("tx", f"REGISTER sip:{PBX}:5060 SIP/2.0"),
         ("rx", "SIP/2.0 401 Unauthorized"),
-        ("tx", "REGISTER sip:127.0.0.80:5060 SIP/2.0"),
+        ("tx", f"REGISTER sip:{PBX}:5060 SIP/2.0"),
         ("rx", "SIP/2.0 200 OK"),
     ]
     assert "WWW-Authenticate: Digest" in msgs[1]["raw"]
     assert "Authorization: Digest" in msgs[2]["raw"]
-    assert msgs[0]["local"] == "127.0.0.82:5060" and msgs[0]["remote"] == "127.0.0.80:5060"
+    assert msgs[0]["local"] == f"{RPI}:5060" and msgs[0]["remote"] == f"{PBX}:5060"
     assert msgs[0]["transport"] == "UDP"
     assert msgs[0]["time"] <= msgs[3]["time"] <= time.time()
 
@@ -87,7 +90,7 @@ def test_wrong_password_is_refused(phones):
         rpi.register()
     assert err.value.status in (401, 403)
     text = str(err.value)
-    assert "rpi" in text and "127.0.0.80:5060" in text and str(err.value.status) in text
+    assert "rpi" in text and f"{PBX}:5060" in text and str(err.value.status) in text
     assert not rpi.registered
 
 
@@ -126,8 +129,8 @@ def test_calling_before_register_is_a_clear_error(phones):
 def test_address_in_use_names_the_address(phones):
     """Does a second phone on a taken address say which address:port is taken?"""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.82", 5060))
-        with pytest.raises(PhoneError, match=r"127\.0\.0\.82:5060 \(UDP\) is already in use"):
+        s.bind((RPI, 5060))
+        with pytest.raises(PhoneError, match=re.escape(f"{RPI}:5060 (UDP) is already in use")):
             phones("rpi", bind_wait=0.2)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from voiplab.cli import provision as _cli_provision
-from voiplab.config import LabConfig
+from voiplab.config import default_config
 from voiplab.devices import provisioning, sipconfig
 from voiplab.devices.provisioning import ProvisioningServer
 from voiplab.errors import ProvisioningError
@@ -28,7 +28,7 @@ PHONE_FILE = "sipconfig-00809f123456.txt"
 @pytest.fixture(scope="module")
 def files() -> dict[str, str]:
     """The report's lab, rendered for 2025."""
-    return sipconfig.render(LabConfig(), mac=MAC, year=2025)
+    return sipconfig.render(default_config(0), mac=MAC, year=2025)  # root's lab: 127.0.0.80
 
 
 # --- writing the files ----------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
@@ -79,26 +78,6 @@ def test_call_summary_without_a_call():
 
 
 # ---------------------------------------------------------------------------- against the lab
-@pytest.fixture(scope="module")
-def lab(pbx) -> Iterator[Lab]:
-    """The local lab with its simulated Alcatel (stopped at the end if started here)."""
-    the_lab = Lab()
-    alcatel = the_lab.simulated_alcatel
-    assert alcatel is not None
-    started = alcatel.start(timeout=5)
-    yield the_lab
-    if started:
-        alcatel.stop()
-
-
-@pytest.fixture()
-def phone(lab: Lab) -> Iterator[Phone]:
-    p = lab.phone("rpi")
-    p.register()
-    yield p
-    p.close()
-
-
 def _call_the_alcatel(lab: Lab, phone: Phone, talk_s: float = 3.0) -> vl.CallState:
     call = phone.call(lab.config.account("alcatel").number)
     call.wait("CONFIRMED", timeout=10)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiplab.config import LabConfig
+from voiplab.config import LabConfig, default_config
 from voiplab.devices import sipconfig
 from voiplab.devices.sipconfig import Problem
 from voiplab.errors import ProvisioningError
@@ -16,7 +16,7 @@ PHONE_FILE = "sipconfig-00809f123456.txt"
 @pytest.fixture(scope="module")
 def files() -> dict[str, str]:
     """The report's lab, rendered for 2025."""
-    return sipconfig.render(LabConfig(), mac=MAC, year=2025)
+    return sipconfig.render(default_config(0), mac=MAC, year=2025)  # root's lab: 127.0.0.80
 
 
 def line_of(text: str, line: str) -> int:

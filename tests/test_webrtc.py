@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import require, require_tool
 
-from voiplab.config import LabConfig
+from voiplab.config import LabConfig, default_config, local_address
 from voiplab.devices.alcatel import SimulatedAlcatel
 from voiplab.devices.asterisk_conf import MODULES, WEBRTC_MODULES, AsteriskLayout, render_all
 from voiplab.devices.browser import CHROMIUM, BrowserPhone
@@ -62,7 +62,8 @@ def _values(section: str) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def files() -> dict[str, str]:
-    return render_all(webrtc_lab_config(LabConfig()), LAYOUT, ami_secret=SECRET)
+    # root's WebRTC lab (127.0.0.70): the addresses below are the report's
+    return render_all(webrtc_lab_config(default_config(0), host=local_address(70, 0)), LAYOUT, ami_secret=SECRET)
 
 
 def test_webrtc_off_renders_the_main_lab_unchanged() -> None:
@@ -150,8 +151,9 @@ def test_chapter6_dial_plan(files: dict[str, str]) -> None:
 
 
 def test_webrtc_lab_config_moves_to_its_own_addresses() -> None:
-    """Does the WebRTC lab use 127.0.0.70-73, keeping the report's accounts and passwords?"""
-    cfg = webrtc_lab_config(LabConfig())
+    """Does the WebRTC lab use 127.A.B.70-73 (the user's block), keeping the report's accounts and passwords?"""
+    assert webrtc_lab_config(LabConfig()).pbx.host == local_address(70)
+    cfg = webrtc_lab_config(default_config(0), host=local_address(70, 0))  # root's: 127.0.0.70
     assert cfg.webrtc.enabled and cfg.pbx.host == "127.0.0.70"
     assert [(a.name, a.number, a.address, a.webrtc) for a in cfg.accounts] == [
         ("alcatel", "5001", "127.0.0.71", False), ("rpi", "5002", "127.0.0.72", True),

@@ -51,18 +51,6 @@ def eventually(check: Callable[[], Any], timeout: float = 8.0, what: str = "") -
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def lab(pbx) -> Iterator[Lab]:
-    """The local lab, with its simulated Alcatel running (stopped at the end if started here)."""
-    the_lab = Lab()
-    alcatel = the_lab.simulated_alcatel
-    assert alcatel is not None
-    started = alcatel.start(timeout=5)
-    yield the_lab
-    if started:
-        alcatel.stop()
-
-
 @pytest.fixture()
 def alcatel(lab: Lab) -> Iterator[SimulatedAlcatel]:
     """The lab's simulated Alcatel, idle before and after the test."""

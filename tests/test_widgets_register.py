@@ -120,11 +120,6 @@ def test_calculator_without_a_capture() -> None:
 # ---------------------------------------------------------------------------- the register panel, real lab
 
 
-@pytest.fixture(scope="module")
-def lab(pbx: object) -> Lab:
-    return Lab()
-
-
 @pytest.fixture()
 def panel(lab: Lab) -> Iterator[RegisterPanel]:
     the_panel = RegisterPanel(lab, "rpi")

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import pytest
 
 import voiplab as vl
-from voiplab.devices.lab import Lab
 from voiplab.errors import VoipLabError
 from voiplab.teach.media import simulate_loss
 from voiplab.widgets.rtp import PACKET_ROWS, RtpBrowser, rtp_browser
@@ -177,19 +176,9 @@ def test_close_closes_every_widget(sample):
 
 
 # ---------------------------------------------------------------------------- a call of the real lab
-@pytest.fixture(scope="module")
-def lab(pbx) -> Iterator[Lab]:
-    the_lab = Lab()
-    alcatel = the_lab.simulated_alcatel
-    assert alcatel is not None
-    started = alcatel.start(timeout=5)
-    yield the_lab
-    if started:
-        alcatel.stop()
-
-
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
+@pytest.mark.capture
 def test_browsing_a_call_recorded_in_the_lab(lab):
     """A real call with DTMF: pick each stream, then packets; do the panes show the capture's figures?"""
     exp = vl.record_call(lab, caller="rpi", number=lab.config.account("alcatel").number, seconds=3.0, dtmf="5#")

@@ -68,6 +68,7 @@ __all__ = [
     "CODECS",
     "local_block",
     "local_address",
+    "default_config",
 ]
 
 #: Codecs Asterisk may offer in this lab, by their Asterisk names.
@@ -152,11 +153,16 @@ class Account:
         return f"Account({self.name}/{self.number}{on_pbx} {self.display_name!r} at {self.address})"
 
 
-DEFAULT_ACCOUNTS: tuple[Account, ...] = (
-    Account("alcatel", "5001", "Alcatel IP Touch", "11111111", local_address(81)),
-    Account("rpi", "5002", "Raspberry Pi", "22222222", local_address(82), webrtc=True),
-    Account("guillaume", "5003", "Guillaume Nibert", "33333333", local_address(83), webrtc=True),
-)
+def _default_accounts(uid: int | None = None) -> tuple[Account, ...]:
+    return (
+        Account("alcatel", "5001", "Alcatel IP Touch", "11111111", local_address(81, uid)),
+        Account("rpi", "5002", "Raspberry Pi", "22222222", local_address(82, uid), webrtc=True),
+        Account("guillaume", "5003", "Guillaume Nibert", "33333333", local_address(83, uid), webrtc=True),
+    )
+
+
+#: the report's accounts, on the current user's loopback block
+DEFAULT_ACCOUNTS: tuple[Account, ...] = _default_accounts()
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,16 @@ class LabConfig:
     def with_overrides(self, **changes: Any) -> LabConfig:
         """A copy with top-level fields replaced (e.g. ``pbx=replace(cfg.pbx, port=5070)``), checked again."""
         return replace(self, **changes)
+
+
+def default_config(uid: int | None = None) -> LabConfig:
+    """The report's local lab on the loopback block of ``uid`` (default: the current user's).
+
+    ``default_config(0)`` is root's lab on 127.0.0.80-83, where the sample captures were recorded.
+    """
+    if uid is None:
+        return LabConfig()
+    return LabConfig(pbx=PbxConfig(host=local_address(80, uid)), accounts=_default_accounts(uid))
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:

@@ -45,7 +45,7 @@ from ..capture.live import CAPTURE_FIXES, LiveCapture, capture_methods
 from ..capture.sipread import read_flow
 from ..capture.streams import streams
 from ..capture.wav import read_wav
-from ..config import LabConfig, load_config
+from ..config import LabConfig, default_config, load_config
 from ..core.flow import Flow, FlowCall, TraceEntry
 from ..core.rtpstats import RtpStream, StreamStats
 from ..devices.alcatel import AlcatelCallRecord, SimulatedAlcatel
@@ -56,6 +56,7 @@ from ..errors import CallError, CaptureError, PhoneError, RegistrationError, Voi
 from ..paths import scratch_dir
 from .explain import AuthExchange, auth_exchange
 from .media import StreamsTable
+from .samples import SAMPLES_UID
 
 __all__ = [
     "CAPTURE_PREFERENCE",
@@ -320,14 +321,16 @@ def _finish(name: str, config: LabConfig, recorder: _Recorder, pcap: Path | None
 def _capture_config(config: LabConfig, pcap: Path) -> LabConfig:
     """The lab a capture was recorded in: ``config`` if its PBX is in it, else the report's local lab.
 
-    A sample capture (recorded in the default lab on 127.0.0.80) read in a lab on other
+    A sample capture (recorded in root's default lab on 127.0.0.80) read in a lab on other
     addresses (a classroom, a second user's lab) keeps its own PBX and roles.
     """
     hosts = {m.src.rsplit(":", 1)[0] for m in read_flow(pcap).messages}
     if config.pbx.host in hosts or not hosts:
         return config
-    default = LabConfig()
-    return default if default.pbx.host in hosts else config
+    for default in (LabConfig(), default_config(SAMPLES_UID)):
+        if default.pbx.host in hosts:
+            return default
+    return config
 
 
 def _config_of(lab: Lab | LabConfig | None) -> LabConfig:

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from ..errors import CaptureError
 
-__all__ = ["SAMPLE_DIR", "sample_capture", "sample_names"]
+__all__ = ["SAMPLE_DIR", "SAMPLES_UID", "sample_capture", "sample_names"]
 
 #: where the sample captures are installed (package data of voiplab.teach)
 SAMPLE_DIR = Path(__file__).resolve().parent / "data"
+#: the samples were recorded in root's default lab (127.0.0.80-83): ``config.default_config(SAMPLES_UID)``
+SAMPLES_UID = 0
 
 
 def sample_names() -> list[str]:
