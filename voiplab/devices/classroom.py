@@ -294,7 +294,7 @@ language = fr
 direct_media = yes
 dtmf_mode = rfc4733
 rtp_timeout = 30
-
+{_media_address(room.server)}
 [auth-template](!)
 type = auth
 auth_type = userpass
@@ -323,6 +323,23 @@ password = {acc.password}
     return "".join(out)
 
 
+def _media_address(server: str) -> str:
+    """The endpoints' RTP bound to the server's own address (when it is one) instead of 0.0.0.0.
+
+    Bound to "any", Asterisk looks its own address up for each call (``ast_find_ourip``: the
+    host's name, then A.ROOT-SERVERS.NET, through DNS): where those names do not resolve at once
+    every call waited for the resolver's 5 s timeouts, one after another (measured: 30 students
+    calling at once were put through 5, 10, then 15 s late). Bound to the address, no lookup, and
+    no clash with the RTP ports of another Asterisk on the same host.
+    """
+    try:
+        ipaddress.ip_address(server)
+    except ValueError:
+        return ""  # a host name: Asterisk's media_address takes an address
+    return ("; RTP on the server's address, not 0.0.0.0 (no DNS lookup of its own address per call)\n"
+            f"media_address = {server}\nbind_rtp_to_media_address = yes\n")
+
+
 def render_class_extensions(room: Classroom) -> str:
     """``extensions.conf`` of the course server: students call each other, the Alcatel (queued), 5000, 5999."""
     lines = [_h("extensions.conf: the class's dial plan",
@@ -339,7 +356,7 @@ exten => {acc.number},1,Answer(500)
 """)
     lines.append(f"""; the real Alcatel IP Touch 4018 EE: one at a time, the others wait in the queue
 exten => {ALCATEL_NUMBER},1,Answer()
- same => n,Queue({ALCATEL_QUEUE},t,,,300)
+ same => n,Queue({ALCATEL_QUEUE},,,,300)
  same => n,Hangup()
 
 exten => {MOH_NUMBER},1,Answer()
@@ -367,6 +384,9 @@ retry = 2
 wrapuptime = 3
 joinempty = yes
 leavewhenempty = no
+; one call at a time: a caller waits in line while the desk phone is in a call (Asterisk's
+; default, ringinuse = yes, would ring the busy phone again every retry seconds)
+ringinuse = no
 announce-position = yes
 announce-frequency = 20
 musicclass = default
@@ -523,7 +543,10 @@ class ClassroomPbx(Pbx):
             files[name] = (server / name).read_text(encoding="utf-8")
         instructor = (server / "manager.conf").read_text(encoding="utf-8")
         files["manager.conf"] += "\n" + instructor[instructor.index("[instructor]"):]
-        files["modules.conf"] += f"load => {'app_queue.so':40s}; Queue(): the line in front of the Alcatel\n"
+        files["modules.conf"] += (f"load => {'app_queue.so':40s}; Queue(): the line in front of the Alcatel\n"
+                                  # the music on hold (5000, the queue) and the queue's announcements are
+                                  # GSM files: without the translator callers hear silence
+                                  f"load => {'codec_gsm.so':40s}; GSM <-> G.711: music on hold, announcements\n")
         return files
 
 
