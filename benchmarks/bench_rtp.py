@@ -4,7 +4,7 @@ Generates (once, in --dir) synthetic captures of 100k and 1M packets in 4 stream
 jitter and loss, runs both tools as whole processes (interpreter start and imports
 included) and prints a side-by-side table; exits 1 if any figure differs.
 
-    python benchmarks/bench_rtp.py [--dir /tmp/voiplab-bench] [--sizes 100000 1000000] [--repeat 5]
+    python benchmarks/bench_rtp.py [--dir ~/.cache/voiplab/bench] [--sizes 100000 1000000] [--repeat 5]
 
 Wall times are best-of-N and median (the machine may be shared). Peak memory comes from
 ``/usr/bin/time -v`` when present, else from getrusage(RUSAGE_CHILDREN).
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from voiplab.capture import synth
+from voiplab.paths import cache_dir
 
 TIME_BIN = "/usr/bin/time"
 FIGURES = ("min_delta_ms", "mean_delta_ms", "max_delta_ms", "min_jitter_ms", "mean_jitter_ms", "max_jitter_ms")
@@ -67,7 +68,7 @@ def as_text(row: dict) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dir", default="/tmp/voiplab-bench")
+    parser.add_argument("--dir", default=str(cache_dir() / "bench"))  # the user's own: never a shared /tmp path
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=5, help="runs per tool (best and median wall time shown)")
     args = parser.parse_args(argv)

@@ -20,11 +20,11 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import voiplab as vl
+from voiplab.paths import cache_dir
 
 
 def _burn(stop: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=1.5, help="conversation time of each call")
     parser.add_argument("--no-load", action="store_true", help="do not keep the cores busy")
-    parser.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "voiplab-soak-failures",
+    parser.add_argument("--keep", type=Path, default=cache_dir() / "soak-failures",
                         help="where the captures of failed calls are copied")
     args = parser.parse_args(argv)
     if not vl.capture_methods():

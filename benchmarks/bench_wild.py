@@ -1,6 +1,6 @@
 """Captures from the wild (issue 11): voiplab vs tshark side by side, and the linear-time checks.
 
-    python benchmarks/bench_wild.py [--dir /tmp/voiplab-bench-wild] [--repeat 5] [--only small,sipp,tcp,folded]
+    python benchmarks/bench_wild.py [--dir ~/.cache/voiplab/bench-wild] [--repeat 5] [--only small,sipp,tcp,folded]
 
 Prints, in one run:
 
@@ -28,10 +28,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from voiplab.paths import cache_dir
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -237,7 +238,7 @@ def bench_tcp(directory: Path, repeat: int, tshark: str, folded: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "voiplab-bench-wild"))
+    parser.add_argument("--dir", default=str(cache_dir() / "bench-wild"))  # the user's own: never a shared /tmp path
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--calls", type=int, default=1000, help="SIPp calls (about 10 SIP messages each)")
     parser.add_argument("--only", default="small,sipp,tcp,folded")
