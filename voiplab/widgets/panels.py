@@ -40,6 +40,8 @@ from ..devices.alcatel import AlcatelStatus, SimulatedAlcatel
 from ..devices.phone import Call, Phone
 from ..devices.wire import CallStats
 from ..errors import CallError, PhoneDied, PhoneError, VoipLabError
+from .base import guarded as _guarded
+from .base import span as _span
 
 if TYPE_CHECKING:
     from ..devices.lab import Lab
@@ -80,11 +82,6 @@ def _clock(t: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
 
 
-def _span(text: str, color: str, bold: bool = False) -> str:
-    weight = "font-weight:bold;" if bold else ""
-    return f'<span style="color:{color};{weight}">{html.escape(text)}</span>'
-
-
 def _button(description: str, tooltip: str, style: str = "", width: str = "7.5em", icon: str = "") -> w.Button:
     return w.Button(description=description, tooltip=tooltip, button_style=style, icon=icon,
                     layout=w.Layout(width=width))
@@ -99,23 +96,6 @@ def _format_stats(stats: CallStats, duration: float) -> str:
     codec = stats.get("codec") or "RTP"
     return (f"{codec} · tx {tx} packets · rx {rx} packets · lost {lost} ({loss:.1f} %) · "
             f"jitter {jitter:.2f} ms · {duration:.1f} s")
-
-
-def _guarded(action: Callable[[Any], None], show_error: Callable[[str], None],
-             refresh: Callable[[], None]) -> Callable[[Any], None]:
-    """A button handler that shows errors in its panel instead of raising them into the kernel."""
-
-    def handler(button: Any) -> None:
-        try:
-            action(button)
-        except VoipLabError as e:
-            show_error(str(e))
-        except Exception as e:  # noqa: BLE001 - nothing may escape into the kernel from a click
-            show_error(f"unexpected error {e!r}: please report it")
-        with contextlib.suppress(Exception):
-            refresh()
-
-    return handler
 
 
 class PhonePanel:

@@ -43,6 +43,7 @@ from ..core.flow import Flow, FlowMessage, TraceEntry, format_address
 from ..core.sip import SipMessage
 from ..devices.phone import Phone, Registration
 from ..errors import DigestError, PbxError, RegistrationError, SipParseError, VoipLabError
+from .base import span as _span
 
 if TYPE_CHECKING:
     from ..devices.lab import Lab
@@ -72,11 +73,6 @@ _OK = "#1a7f37"
 _BAD = "#cf222e"
 _MUTED = "#57606a"
 assert all(a.upper() in ALGORITHMS for a in ALGORITHM_CHOICES)
-
-
-def _span(text: str, colour: str, bold: bool = False) -> str:
-    weight = "font-weight:bold;" if bold else ""
-    return f'<span style="color:{colour};{weight}">{html.escape(text)}</span>'
 
 
 # ---------------------------------------------------------------------------- the exchange, row by row

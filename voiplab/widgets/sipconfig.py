@@ -51,6 +51,7 @@ from ..devices.sipconfig import (
     validate_set,
 )
 from ..errors import ProvisioningError
+from .base import span as _span
 from .panels import _close_tree, _guarded
 
 if TYPE_CHECKING:
@@ -67,11 +68,6 @@ _TEXTAREA_CLASS = "voiplab-sipconfig-text"
 ANY_ADDRESS = "0.0.0.0"
 #: ``#key=`` lines: a key left at the phone's default (the rendered files comment them out)
 _COMMENTED_KEY_RE = re.compile(r"^#\s*([A-Za-z0-9_]+)\s*=")
-
-
-def _span(text: str, color: str, bold: bool = False) -> str:
-    weight = "font-weight:bold;" if bold else ""
-    return f'<span style="color:{color};{weight}">{html.escape(text)}</span>'
 
 
 def _spec_of(key: str) -> KeySpec | None:

@@ -35,6 +35,7 @@ from ..devices.certs import describe
 from ..devices.pbx import Endpoint
 from ..devices.webrtc import WebRtcLab
 from ..errors import VoipLabError, WebRtcError
+from .base import span as _span
 from .panels import _close_tree, _guarded
 
 __all__ = ["BrowserPhoneLink", "browser_phone_link"]
@@ -45,11 +46,6 @@ _BAD = "#cf222e"
 _LINK = "color:#0969da;text-decoration:underline"
 #: the account the student's own browser uses by default (the headless demo uses rpi)
 DEFAULT_ACCOUNT = "guillaume"
-
-
-def _span(text: str, color: str, bold: bool = False) -> str:
-    weight = "font-weight:bold;" if bold else ""
-    return f'<span style="color:{color};{weight}">{html.escape(text)}</span>'
 
 
 class BrowserPhoneLink:
