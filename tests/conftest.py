@@ -92,9 +92,18 @@ def phone(lab):
 
 
 def _voiplab_temp_files() -> set[str]:
+    """voiplab's files of this user in the system's temporary directory (other users' are theirs)."""
     import tempfile
 
-    return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("voiplab")}
+    found = set()
+    for p in Path(tempfile.gettempdir()).iterdir():
+        if p.name.startswith("voiplab"):
+            try:
+                if p.lstat().st_uid == os.getuid():
+                    found.add(p.name)
+            except FileNotFoundError:
+                continue
+    return found
 
 
 @pytest.fixture(scope="session", autouse=True)

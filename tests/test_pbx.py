@@ -1,8 +1,8 @@
 """Does voiplab run a real Asterisk configured like the report's lab, and stop only its own?
 
 These tests use a real Asterisk 22. Tests that start and stop a lab use their own
-lab on 127.0.0.90-93 and their own state directory, so they never disturb the
-shared lab on 127.0.0.80 that other tests use.
+lab on .90-93 of the user's loopback block (127.0.0.90-93 for root) and their own state
+directory, so they never disturb the shared lab on .80 that other tests use, nor another user's.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from voiplab.config import LabConfig, load_config, local_address
+from voiplab.config import LabConfig, load_config, local_address, local_block
 from voiplab.devices.asterisk_conf import MODULES, AsteriskLayout, render_all
 from voiplab.devices.lab import send_options
 from voiplab.devices.pbx import Pbx, find_asterisk, parse_endpoints
@@ -25,22 +25,27 @@ from voiplab.errors import PbxError
 #: a manager secret as voiplab makes them (random per start; fixed here for the renderings)
 SECRET = "test-secret-0123456789abcdef"
 
-ISOLATED_TOML = """\
+#: the user's block (127.0.0 for root): the isolated labs below use its .90-.95
+B = local_block()
+#: another block, free of any user's lab, for the test that moves a lab
+ALT = f"127.254.{os.getuid() & 0xFF}"
+
+ISOLATED_TOML = f"""\
 [pbx]
-host = "127.0.0.90"
+host = "{B}.90"
 
 [accounts.alcatel]
-address = "127.0.0.91"
+address = "{B}.91"
 [accounts.rpi]
-address = "127.0.0.92"
+address = "{B}.92"
 [accounts.guillaume]
-address = "127.0.0.93"
+address = "{B}.93"
 """
 
 
 @pytest.fixture()
 def isolated(tmp_path: Path) -> dict[str, str]:
-    """Environment for a lab of its own: lab.toml on 127.0.0.90-93 and a private state directory."""
+    """Environment for a lab of its own: lab.toml on .90-93 of the user's block and a private state directory."""
     cfg = tmp_path / "lab.toml"
     cfg.write_text(ISOLATED_TOML)
     env = dict(os.environ, VOIPLAB_CONFIG=str(cfg), VOIPLAB_STATE_DIR=str(tmp_path / "state"))
@@ -166,9 +171,9 @@ def test_lab_up_status_down(isolated: dict[str, str]) -> None:
     """Does `lab up` start Asterisk 22 with the three accounts, idempotently, and `lab down` free the port?"""
     find_asterisk()
     up = voiplab(isolated, "lab", "up")
-    assert "started Asterisk on 127.0.0.90:5060" in up.stdout
+    assert f"started Asterisk on {B}.90:5060" in up.stdout
     again = voiplab(isolated, "lab", "up")
-    assert "already running: Asterisk on 127.0.0.90:5060" in again.stdout
+    assert f"already running: Asterisk on {B}.90:5060" in again.stdout
     status = voiplab(isolated, "lab", "status").stdout
     assert re.search(r"running Asterisk 22\.\d+", status)
     for name, number in (("alcatel", "5001"), ("rpi", "5002"), ("guillaume", "5003")):
@@ -176,8 +181,8 @@ def test_lab_up_status_down(isolated: dict[str, str]) -> None:
     # the simulated Alcatel registered: its contact is on its own address
     assert re.search(r"^\s+alcatel\s+5001\s+\S.*127\.0\.0\.91:\d+", status, re.M), status
     down = voiplab(isolated, "lab", "down")
-    assert "stopped Asterisk on 127.0.0.90:5060" in down.stdout
-    assert _udp_free("127.0.0.90", 5060)
+    assert f"stopped Asterisk on {B}.90:5060" in down.stdout
+    assert _udp_free(f"{B}.90", 5060)
     assert "not running" in voiplab(isolated, "lab", "status").stdout
 
 
@@ -185,25 +190,25 @@ def test_lab_up_status_down(isolated: dict[str, str]) -> None:
 def test_down_stops_only_voiplabs_asterisk(isolated: dict[str, str]) -> None:
     """With nothing of voiplab's running, does `lab down` leave other programs alone and say so?"""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
-        other.bind(("127.0.0.90", 5060))  # "another program" holding the port
+        other.bind((f"{B}.90", 5060))  # "another program" holding the port
         down = voiplab(isolated, "lab", "down")
         assert "nothing of voiplab's was running" in down.stdout
         # and starting now names the address that is taken
         up = voiplab(isolated, "lab", "up", check=False)
     assert up.returncode == 1  # a failure the user can fix
-    assert "the PBX address 127.0.0.90:5060 (UDP) is already in use by another program" in up.stderr
+    assert f"the PBX address {B}.90:5060 (UDP) is already in use by another program" in up.stderr
 
 
 def test_port_taken_raises_pbx_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Does a taken SIP address give a PbxError naming the address and port?"""
     monkeypatch.setenv("VOIPLAB_STATE_DIR", str(tmp_path))
     cfg = tmp_path / "lab.toml"
-    cfg.write_text(ISOLATED_TOML.replace("127.0.0.90", "127.0.0.94"))
+    cfg.write_text(ISOLATED_TOML.replace(f"{B}.90", f"{B}.94"))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
-        other.bind(("127.0.0.94", 5060))
+        other.bind((f"{B}.94", 5060))
         with pytest.raises(PbxError) as e:
             Pbx(load_config(cfg)).start()
-    assert str(e.value).startswith("the PBX address 127.0.0.94:5060 (UDP) is already in use by another program: ")
+    assert str(e.value).startswith(f"the PBX address {B}.94:5060 (UDP) is already in use by another program: ")
 
 
 def test_no_asterisk_lists_the_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,10 +239,10 @@ def test_invalid_lab_toml_on_the_command_line(tmp_path: Path) -> None:
 def test_classroom_mode_does_not_start_anything(tmp_path: Path) -> None:
     """In classroom mode, does `lab up` refuse to start a PBX and report a server that does not answer?"""
     cfg = tmp_path / "lab.toml"
-    cfg.write_text('[pbx]\nmode = "classroom"\nhost = "127.0.0.95"\n[alcatel]\nsimulated = false\n')
+    cfg.write_text(f'[pbx]\nmode = "classroom"\nhost = "{B}.95"\n[alcatel]\nsimulated = false\n')
     res = voiplab(dict(os.environ, VOIPLAB_STATE_DIR=str(tmp_path)), "lab", "up", "--config", str(cfg), check=False)
     assert res.returncode == 1  # a failure the user can fix
-    assert "the PBX at 127.0.0.95:5060 did not answer a SIP OPTIONS within 3 s" in res.stderr
+    assert f"the PBX at {B}.95:5060 did not answer a SIP OPTIONS within 3 s" in res.stderr
     with pytest.raises(PbxError, match="is in classroom mode: voiplab does not start the course server's Asterisk"):
         Pbx(load_config(cfg)).start()
 
@@ -266,7 +271,7 @@ def test_stale_pid_file_never_kills_another_program(tmp_path: Path) -> None:
 
     env = dict(os.environ, VOIPLAB_STATE_DIR=str(tmp_path / "state"))
     cfg = tmp_path / "lab.toml"
-    cfg.write_text(ISOLATED_TOML.replace("127.0.0.9", "127.0.3.9"))
+    cfg.write_text(ISOLATED_TOML.replace(f"{B}.9", f"{ALT}.9"))
     env["VOIPLAB_CONFIG"] = str(cfg)
     pid_file = tmp_path / "state" / "lab" / "run" / "voiplab-asterisk.pid"
     pid_file.parent.mkdir(parents=True)
@@ -290,7 +295,8 @@ def test_stale_pid_file_never_kills_another_program(tmp_path: Path) -> None:
 def test_two_lab_up_at_once_start_one_asterisk(isolated: dict[str, str]) -> None:
     """Do two `voiplab lab up` started together leave exactly one Asterisk (the second finds it running)?"""
     def asterisks() -> set[int]:
-        out = subprocess.run(["pgrep", "-f", "asterisk -C /lab/etc/asterisk.conf"], capture_output=True, text=True)
+        out = subprocess.run(["pgrep", "-u", str(os.getuid()), "-f", "asterisk -C /lab/etc/asterisk.conf"],
+                             capture_output=True, text=True)  # this user's: others may run labs meanwhile
         return {int(p) for p in out.stdout.split()}
 
     before = asterisks()
@@ -335,7 +341,7 @@ def test_another_user_cannot_use_the_manager(open_state: dict[str, str]) -> None
     probe = (
         "import socket, sys\n"
         "try:\n    open(sys.argv[1]).read(); print('READ')\nexcept PermissionError: print('DENIED')\n"
-        "s = socket.create_connection(('127.0.0.90', 5038), timeout=5, source_address=('127.0.0.90', 0))\n"
+        f"s = socket.create_connection(('{B}.90', 5038), timeout=5, source_address=('{B}.90', 0))\n"
         "s.recv(100)\n"
         "s.sendall(b'Action: Login\\r\\nUsername: voiplab\\r\\nSecret: voiplab-ami\\r\\n\\r\\n')\n"
         "print(s.recv(500).decode())\n"
