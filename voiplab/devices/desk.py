@@ -101,7 +101,7 @@ class DeskAlcatel:
         if confirmed is None or not call.call_id:
             return False
         return any(m["direction"] == "rx" and m["raw"].startswith("INVITE ") and m["time"] > confirmed
-                   and call.call_id in m["raw"] for m in call._phone.trace())
+                   and call.call_id in m["raw"] for m in call.phone.trace())
 
     def wait_in_call(self, timeout: float | None = None, call: Call | None = None) -> dict[str, Any]:
         """Wait until someone at the desk picks up the Alcatel for your call.

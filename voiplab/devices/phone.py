@@ -155,6 +155,11 @@ class Call:
         return f"Call({self._phone.account.name} {arrow} {self.number or self.remote}, {self.state}{status})"
 
     @property
+    def phone(self) -> Phone:
+        """The :class:`Phone` this call belongs to (its ``trace()`` holds the call's SIP messages)."""
+        return self._phone
+
+    @property
     def confirmed_at(self) -> float | None:
         """Wall-clock time the call became CONFIRMED (None if it never did)."""
         return next((t for t, s in self.history if s == CallState.CONFIRMED), None)
