@@ -48,7 +48,7 @@ def test_write_files(tmp_path: Path) -> None:
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[ProvisioningServer]:
     """A provisioning server on 127.0.0.80 (any free port) serving freshly written files."""
-    provisioning.write_files(tmp_path / "prov", mac=MAC, year=2025)
+    provisioning.write_files(tmp_path / "prov", default_config(0), mac=MAC, year=2025)  # as `files`: root's lab
     (tmp_path / "secret.txt").write_text("do not serve\n")
     os.symlink(tmp_path / "secret.txt", tmp_path / "prov" / "link.txt")
     with ProvisioningServer(tmp_path / "prov", host="127.0.0.80", port=0) as srv:

@@ -91,6 +91,7 @@ def _call_the_alcatel(lab: Lab, phone: Phone, talk_s: float = 3.0) -> vl.CallSta
 
 @pytest.mark.asterisk
 @pytest.mark.pjsua2
+@pytest.mark.capture
 def test_a_call_made_by_hand_is_recorded(lab, phone):
     """A call made while recording: is it in the experiment, both legs, its RTP direct, its keys, its audio?"""
     rec = start_recording(lab, phone)
