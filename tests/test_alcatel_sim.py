@@ -103,12 +103,14 @@ def test_alcatel_calls_rpi(alcatel, rpi):
     assert incoming.number == "5001"
     incoming.answer()
     incoming.wait("CONFIRMED", timeout=5)
-    time.sleep(2.0)
+    live = alcatel.wait_media(packets=25, timeout=5)  # the counters move during the call, not only at its end
+    assert live["state"] == "CONFIRMED" and live["tx_packets"] > 0, live
+    time.sleep(1.0)
     incoming.hangup()
     incoming.wait("DISCONNECTED", timeout=5)
     record = alcatel.wait_call_ended(timeout=5)
     assert record["direction"] == "outgoing" and record["state"] == "DISCONNECTED"
-    assert record["rx_packets"] > 0
+    assert record["rx_packets"] > live["rx_packets"]
     assert incoming.stats()["rx_packets"] > 0
     assert detect_alcatel_signal(*incoming.recording())
 

@@ -1,9 +1,10 @@
 """A rendered class served by a real Asterisk, with real phones (issue 14): no mocks.
 
-A two-student class is rendered and served on 127.0.31.80 (``ClassroomPbx``), its Alcatel is
-the simulated desk phone on 127.0.31.81 registered with the class's ``alcatel`` account, the
+A two-student class is rendered and served on .30 of the user's loopback block (``ClassroomPbx``),
+its Alcatel is the simulated desk phone on .31 registered with the class's ``alcatel`` account, the
 instructor's ``ClassroomMonitor`` follows the server's events, and the students' phones are
-pjsua2 phones made from their own ``lab.toml`` on test addresses 127.0.34.x.
+pjsua2 phones made from their own ``lab.toml`` on .33-36 (127.0.0.x for root: two users may run
+the suite at once).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import require
 
-from voiplab.config import Account, AlcatelConfig, LabConfig, PbxConfig, load_config
+from voiplab.config import Account, AlcatelConfig, LabConfig, PbxConfig, load_config, local_address
 from voiplab.devices.alcatel import SimulatedAlcatel
 from voiplab.devices.classroom import (
     ALCATEL_NUMBER,
@@ -37,8 +38,8 @@ from voiplab.errors import CallError, PbxError
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.pjsua2]
 
-SERVER = "127.0.31.80"
-ALCATEL_ADDRESS = "127.0.31.81"
+SERVER = local_address(30)
+ALCATEL_ADDRESS = local_address(31)
 #: the simulated Alcatel: answers quickly, keeps each call this long (then the queue's next caller)
 ALCATEL_RING_S = 0.3
 ALCATEL_HOLD_S = 3.0
@@ -106,15 +107,15 @@ class Student:
 
 @pytest.fixture(scope="module")
 def students(live_class: LiveClass) -> Iterator[list[Student]]:
-    """Ada's and Alan's phones on 127.0.34.1-4; closed after the module."""
+    """Ada's and Alan's phones on the user's .33-36; closed after the module."""
     made: list[Phone] = []
     try:
         out = []
         for n, sid in enumerate(("ada", "alan")):
             cfg = live_class.lab_toml(sid)
-            pi = Phone("rpi", cfg, address=f"127.0.34.{n + 1}", record=False)
+            pi = Phone("rpi", cfg, address=local_address(33 + n), record=False)
             made.append(pi)
-            second = Phone("guillaume", cfg, address=f"127.0.34.{n + 3}", record=False)
+            second = Phone("guillaume", cfg, address=local_address(35 + n), record=False)
             made.append(second)
             out.append(Student(sid, pi, second))
         yield out

@@ -1,9 +1,9 @@
 """The real Alcatel seen from a student's notebook (classroom mode): notebook 06's steps say what to
 ask at the desk and wait for it.
 
-A real course server (``ClassroomPbx`` from a rendered roster) on 127.0.35.80; the desk phone is a
-pjsua2 phone registered with the class's Alcatel account, answered by "a person" after a delay; the
-student's phone comes from their own lab.toml.
+A real course server (``ClassroomPbx`` from a rendered roster) on the user's .40 (127.0.0.40 for
+root); the desk phone is a pjsua2 phone registered with the class's Alcatel account, answered by
+"a person" after a delay; the student's phone comes from their own lab.toml.
 """
 
 from __future__ import annotations
@@ -15,23 +15,23 @@ from dataclasses import replace
 
 import pytest
 
-from voiplab.config import Account, load_config
+from voiplab.config import Account, load_config, local_address
 from voiplab.devices.classroom import ClassroomPbx, render_classroom
 from voiplab.devices.desk import DeskAlcatel
 from voiplab.devices.lab import Lab
 from voiplab.devices.phone import Call, Phone, live_calls
 from voiplab.errors import CallError
 
-SERVER = "127.0.35.80"
-DESK = "127.0.35.81"
-STUDENT = "127.0.35.82"
+SERVER = local_address(40)  # the user's own block: two users may run the suite at once
+DESK = local_address(41)
+STUDENT = local_address(42)
 #: seconds "the person at the desk" lets the Alcatel ring
 PICKUP_DELAY_S = 2.5
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory):
-    """A two-student class served on 127.0.35.80, with the desk phone registered."""
+    """A two-student class served on the user's .40, with the desk phone registered."""
     base = tmp_path_factory.mktemp("desk")
     roster = base / "roster.csv"
     roster.write_text("id,name\nana,Ana Lopez\nbruno,Bruno Petit\n")

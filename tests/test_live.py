@@ -3,6 +3,7 @@ and (as root) records a real OPTIONS on the loopback interface with each method.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from conftest import require
 
 from voiplab.capture.live import LiveCapture
 from voiplab.capture.sipread import read_sip
+from voiplab.config import local_address
 from voiplab.core.sip import SipMessage
 from voiplab.errors import CaptureError
 
@@ -53,23 +55,23 @@ def test_live_capture_on_loopback(tmp_path: Path, method: str) -> None:
 
     require(method in capture.capture_methods(), f"{method} capture",
             "run the tests as root (CI does) with tcpdump and dumpcap installed")
-    options = SipMessage.request(
-        "OPTIONS",
-        "sip:127.0.0.80",
-        [
-            ("Via", "SIP/2.0/UDP 127.0.0.99:5099;branch=z9hG4bKlive"),
-            ("Call-ID", f"live-{method}"),
-            ("CSeq", "1 OPTIONS"),
-        ],
-    )
-    live = LiveCapture(
-        "lo", addresses=["127.0.0.99"], ports=[5060], path=tmp_path / "live.pcap", method=method
-    )
-    with live:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.0.0.99", 5099))
-            sock.sendto(bytes(options), ("127.0.0.80", 5060))
-        time.sleep(0.2)
-    messages = [m for m in read_sip(tmp_path / "live.pcap") if m.call_id == f"live-{method}"]
+    me, pbx = local_address(99), local_address(80)  # the user's own block
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((me, 0))  # any free port: two users may run the suite at once
+        port = sock.getsockname()[1]
+        options = SipMessage.request(
+            "OPTIONS",
+            f"sip:{pbx}",
+            [
+                ("Via", f"SIP/2.0/UDP {me}:{port};branch=z9hG4bKlive"),
+                ("Call-ID", f"live-{method}-{os.getuid()}"),
+                ("CSeq", "1 OPTIONS"),
+            ],
+        )
+        live = LiveCapture("lo", addresses=[me], ports=[5060], path=tmp_path / "live.pcap", method=method)
+        with live:
+            sock.sendto(bytes(options), (pbx, 5060))
+            time.sleep(0.2)
+    messages = [m for m in read_sip(tmp_path / "live.pcap") if m.call_id == f"live-{method}-{os.getuid()}"]
     assert len(messages) == 1
-    assert (messages[0].src, messages[0].dst) == ("127.0.0.99:5099", "127.0.0.80:5060")
+    assert (messages[0].src, messages[0].dst) == (f"{me}:{port}", f"{pbx}:5060")

@@ -2,7 +2,7 @@
 
 The report's future work: a pjsua2 phone registers over TLS (port 5061, the lab's CA
 verified) and calls with SRTP (SDES keys in the SDP, which TLS protects). The test
-runs a WebRTC-enabled lab of its own on 127.0.0.50-54 (account ``secure``, 5004, a
+runs a WebRTC-enabled lab of its own on .50-54 of the user's loopback block (account ``secure``, 5004, a
 plain SIP endpoint with SDES-SRTP when offered), captures the loopback interface
 during a call to a plain-RTP Alcatel (5001, a 440 Hz tone), and checks that:
 
@@ -30,11 +30,11 @@ import numpy as np
 import pytest
 from conftest import require, require_tool
 
-from voiplab.config import Account, LabConfig
+from voiplab.config import Account, LabConfig, local_address
 from voiplab.devices.webrtc import webrtc_lab_config
 
-HOST = "127.0.0.50"
-SECURE = Account("secure", "5004", "Secure softphone", "44444444", "127.0.0.54")
+HOST = local_address(50)  # the user's own block: two users may run the suite at once
+SECURE = Account("secure", "5004", "Secure softphone", "44444444", local_address(54))
 
 def _entropy(data: bytes) -> float:
     counts = Counter(data)
@@ -58,7 +58,7 @@ def _tone_share(payload: bytes, freq: float = 440.0) -> float:
 
 @pytest.fixture(scope="module")
 def secure_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A WebRTC-enabled lab (TLS transport) on 127.0.0.50-54 with the account 'secure' (5004)."""
+    """A WebRTC-enabled lab (TLS transport) on the user's .50-54 with the account 'secure' (5004)."""
     from voiplab.devices.pbx import Pbx, find_asterisk
     from voiplab.errors import PbxError
 

@@ -86,6 +86,8 @@ MORSE_UNIT_S = 0.08
 ALCATEL_RTP_PORT = 42000
 #: how many finished calls status() keeps
 CALL_HISTORY = 20
+#: seconds between two refreshes of the current call's packet counters (status()["current"])
+LIVE_STATS_S = 0.5
 #: seconds a control request may take
 CONTROL_TIMEOUT_S = 5.0
 #: the daemon's module (``python -m``): also how its pid file is checked to be ours
@@ -366,7 +368,8 @@ class SimulatedAlcatel:
         """Registration, current call and the last calls.
 
         Each call is a dict with ``remote, number, direction, state, status, reason,
-        started, duration, dtmf, rx_packets, tx_packets, recording``.
+        started, duration, dtmf, rx_packets, tx_packets, recording``; the current call's packet
+        counters are refreshed every LIVE_STATS_S during the call (``wait_media`` waits on them).
 
         Taught in notebook 06.
         """
@@ -396,6 +399,19 @@ class SimulatedAlcatel:
             if time.monotonic() > deadline:
                 raise PhoneError(f"the simulated Alcatel did not answer within {timeout:g} s (it is "
                                  f"{current.get('state', 'idle')}): check that someone called 5001")
+            time.sleep(0.1)
+
+    def wait_media(self, packets: int = 1, timeout: float = 10.0) -> AlcatelCallRecord:
+        """Wait until the Alcatel's current call has received ``packets`` RTP packets; returns its record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current: AlcatelCallRecord = self.status().get("current") or {}
+            if current.get("rx_packets", 0) >= packets:
+                return current
+            if time.monotonic() > deadline:
+                raise PhoneError(f"the simulated Alcatel received {current.get('rx_packets', 0)} RTP packets in "
+                                 f"{timeout:g} s (it is {current.get('state', 'idle')}): is the other side "
+                                 "sending media? Look at the PBX's channels (vl.Pbx().cli('core show channels'))")
             time.sleep(0.1)
 
     def wait_call_ended(self, timeout: float = 10.0) -> AlcatelCallRecord:
@@ -431,6 +447,8 @@ class _Daemon:
         self.pending: queue.Queue[Call] = queue.Queue()
         self.current: AlcatelCallRecord | None = None
         self.current_call: Call | None = None
+        self.live_counts: tuple[int, int] = (0, 0)
+        self.counted_at = 0.0
         self.history: list[AlcatelCallRecord] = []
         self.requests: queue.Queue[tuple[ControlRequest, queue.Queue[ControlReply]]] = queue.Queue()
 
@@ -484,6 +502,8 @@ class _Daemon:
         self.current = self.record_of(call)
         self.ring_until = time.monotonic() + float(self.settings["ring_s"])
         self.answered_at: float | None = None
+        self.live_counts = (0, 0)
+        self.counted_at = 0.0
 
     def finish_call(self, call: Call) -> None:
         record = self.record_of(call)
@@ -533,9 +553,17 @@ class _Daemon:
             self.log(f"call error: {e}")
             if call.state == CallState.DISCONNECTED or self.phone is None or not self.phone.is_alive():
                 self.finish_call(call)
+        record = self.record_of(call)
+        if call.confirmed_at is not None and time.monotonic() - self.counted_at >= LIVE_STATS_S:
+            # the live packet counters, so that a caller can wait for media (status()["current"])
+            self.counted_at = time.monotonic()
+            with contextlib.suppress(VoipLabError):
+                stats = call.stats()
+                self.live_counts = (int(stats.get("rx_packets", 0)), int(stats.get("tx_packets", 0)))
+        record["rx_packets"], record["tx_packets"] = self.live_counts
         with self.lock:
             if self.current is not None:
-                self.current = self.record_of(call)
+                self.current = record
 
     def handle(self, req: ControlRequest) -> ControlReply:
         cmd = req.get("cmd")
