@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +30,17 @@ def require(condition: bool, what: str, hint: str) -> None:
     if IN_CI:
         pytest.fail(message + " (CI must install it)")
     pytest.skip(message)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 8.0, what: str = "") -> Any:
+    """Poll ``check`` until it returns something true (panels, calls and phones change from threads)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what or check}"
+        time.sleep(0.05)
 
 
 def require_tool(name: str, hint: str | None = None) -> str:

@@ -131,8 +131,9 @@ def test_a_real_call_passes_both_checks(lab, phone, capture):
     """A call to the Alcatel with keys 7 and 9, recorded: do both checks pass on the student's right findings?"""
     rec = start_recording(lab, phone, capture=capture)
     call = phone.call(lab.config.account("alcatel").number)
-    call.wait("CONFIRMED", timeout=10)
-    time.sleep(3.0)
+    call.wait("CONFIRMED", timeout=10)  # Asterisk answers first; the Alcatel after ringing
+    lab.alcatel.wait_in_call(timeout=10)
+    time.sleep(1.5)  # the direct-media re-INVITEs
     call.send_dtmf("79")
     time.sleep(0.8)
     call.hangup()

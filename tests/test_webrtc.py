@@ -346,8 +346,11 @@ def test_music_on_hold_5000(wlab: WebRtcLab, rpi: BrowserPhone) -> None:
         rpi.register()
     rpi.call("5000")
     setup_ms = rpi.wait("confirmed", timeout=15)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 10  # DTLS first, then the music: poll, a loaded machine is slower
     stats = rpi.stats()
+    while time.monotonic() < deadline and not (stats and (stats["inbound"] or {}).get("packets", 0) > 10):
+        time.sleep(0.2)
+        stats = rpi.stats()
     rpi.hangup()
     rpi.wait("ended", timeout=10)
     assert setup_ms >= 1500  # Ringing, Wait(2), Answer

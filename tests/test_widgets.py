@@ -19,7 +19,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import pytest
-from conftest import require
+from conftest import eventually, require
 
 from voiplab.config import load_config
 from voiplab.devices.alcatel import SimulatedAlcatel
@@ -39,16 +39,6 @@ CONFIG = load_config()
 ALCATEL = CONFIG.account("alcatel").number
 RPI = CONFIG.account("rpi")
 
-
-def eventually(check: Callable[[], Any], timeout: float = 8.0, what: str = "") -> Any:
-    """Poll ``check`` until it returns something true (the panels update from threads)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.05)
 
 
 @pytest.fixture()

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import ipywidgets as widgets
 import pytest
+from conftest import eventually
 
 from voiplab.capture.sipread import read_flow
 from voiplab.config import LabConfig
@@ -22,17 +22,6 @@ from voiplab.errors import PhoneError
 from voiplab.teach.explain import AuthExchange, auth_exchange, nonce_reuse_request
 from voiplab.teach.samples import sample_capture
 from voiplab.widgets.register import DigestCalculator, RegisterPanel
-
-
-def eventually(check: Callable[[], Any], timeout: float = 8.0, what: str = "") -> Any:
-    """Poll ``check`` until it returns something true (the panel updates from threads)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.05)
 
 
 def md5(text: str) -> str:
