@@ -31,8 +31,8 @@ How tshark (Wireshark 4.0) decides that a UDP datagram is RTP, and what this mod
   where it differs (see :func:`_rtp_media`): the last ``c=`` of a section wins, a section's own
   ``c=`` hides the session's even when unusable, the protocol must contain ``RTP/`` (case
   matters), the last ``a=rtpmap`` of a payload type wins; lines the core rejects are mended or
-  skipped as tshark skips them. Found only with the Content-Type ``application/sdp``; SDP inside
-  a ``multipart`` body is not looked for (tshark finds it).
+  skipped as tshark skips them. Found with the Content-Type ``application/sdp``, and in the
+  parts of a ``multipart`` body as tshark cuts them (:mod:`voiplab.core.mime`).
 
 Bulk work is numpy over the columns of :func:`voiplab.capture.udp.read_udp`; only SIP datagrams
 are parsed one by one, and the TCP segments by :class:`voiplab.capture.sipread.SipReader`.
@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.grammar import SIP_FIRST_BYTES, looks_like_sip
+from ..core.mime import bodies_of_type
 from ..core.payloads import DEFAULT_DYNAMIC_NAMES, PAYLOAD_NAMES, STATIC_CLOCK_RATES, TELEPHONE_EVENT, clock_rate
 from ..core.rtp import RTP_HEADER_LENGTH, RTP_VERSION
 from ..core.rtpstats import RtpStream, StreamStats, ns_to_seconds, summarize_stream
@@ -123,8 +124,9 @@ RtpMedia = tuple[str, int, dict[int, tuple[str, int]], str]
 UDPTL = "udptl"
 
 
-def _sdp_body(payload: bytes) -> bytes | None:
-    """The SDP body of a SIP datagram (Content-Type ``application/sdp``), or ``None``.
+def _sdp_bodies(payload: bytes) -> list[bytes]:
+    """The SDP bodies of a SIP datagram: its body when the Content-Type is ``application/sdp``,
+    the SDP parts of a ``multipart`` body (:func:`voiplab.core.mime.bodies_of_type`), or none.
 
     The SIP core reads the message; for one it rejects but tshark reads (a header line
     without ``:``, a Content-Length beyond the datagram...), the headers are read one by one.
@@ -132,34 +134,47 @@ def _sdp_body(payload: bytes) -> bytes | None:
     try:
         message = SipMessage.parse(payload)
     except SipParseError:
-        return _tolerant_sdp_body(payload)
-    return message.body if message.content_type == SDP_CONTENT_TYPE else None
+        return _tolerant_sdp_bodies(payload)
+    content_type = message.header("Content-Type")
+    if content_type is None:
+        return []
+    kind, parameters = _content_type(content_type)
+    return bodies_of_type(kind, parameters, message.body, SDP_CONTENT_TYPE)
 
 
-def _tolerant_sdp_body(payload: bytes) -> bytes | None:
-    """:func:`_sdp_body` of a message the SIP core rejects, read header line by header line as
+def _content_type(value: str) -> tuple[str, str]:
+    """(media type in lower case, parameters) of a Content-Type value, as tshark's SIP reads it:
+    the type up to the first ``;``, the parameters after it without their leading white space."""
+    kind, _, parameters = value.partition(";")
+    return kind.strip().lower(), parameters.lstrip(" \t")
+
+
+def _tolerant_sdp_bodies(payload: bytes) -> list[bytes]:
+    """:func:`_sdp_bodies` of a message the SIP core rejects, read header line by header line as
     tshark does: a first line that is not SIP ends it; a Content-Length longer than the body is
     ignored."""
     if not looks_like_sip(payload):
-        return None
+        return []
     for blank_line in (b"\r\n\r\n", b"\n\n"):
         head, found, body = payload.partition(blank_line)
         if found:
             break
     else:
-        return None
+        return []
     content_type = length = None
     for line in head.split(b"\n")[1:]:
         name, colon, value = line.decode("utf-8", "replace").partition(":")
         name = name.strip().lower()
         name = COMPACT_FORMS.get(name, name).lower()
         if colon and name == "content-type" and content_type is None:
-            content_type = value.split(";", 1)[0].strip().lower()
+            content_type = value.strip()
         elif colon and name == "content-length" and length is None:
             length = int(value) if value.strip().isdigit() else None
-    if content_type != SDP_CONTENT_TYPE:
-        return None
-    return body[:length] if length is not None and length <= len(body) else body
+    if content_type is None:
+        return []
+    kind, parameters = _content_type(content_type)
+    return bodies_of_type(kind, parameters, body[:length] if length is not None and length <= len(body) else body,
+                          SDP_CONTENT_TYPE)
 
 
 def _tolerant_rtpmap(value: str) -> tuple[int, str, int] | None:
@@ -316,9 +331,9 @@ def sdp_conversations(table: UdpTable, sip_ports: Iterable[int] = ()) -> list[Co
     for frame_number, payload in carried:
         if marker not in payload.lower():  # no SDP: not worth parsing
             continue
-        body = _sdp_body(payload)
-        for address, port, rtpmap, protocol in _rtp_media(body) if body is not None else ():
-            conversations.append(Conversation(frame_number, address, port, rtpmap, protocol))
+        for body in _sdp_bodies(payload):
+            for address, port, rtpmap, protocol in _rtp_media(body):
+                conversations.append(Conversation(frame_number, address, port, rtpmap, protocol))
     return conversations
 
 
