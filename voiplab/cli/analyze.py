@@ -24,8 +24,7 @@ from typing import TextIO
 from ..capture.streams import analyze
 from ..core.rtpstats import StreamStats
 from ..errors import VoipLabError
-from .common import EXIT_OK, Subparsers, fail
-from .flow import add_sip_port_option
+from .common import EXIT_OK, Subparsers, add_sip_port_option, fail
 
 __all__ = ["add_parser", "format_tshark_table", "run"]
 

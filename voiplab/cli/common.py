@@ -30,6 +30,7 @@ __all__ = [
     "EXIT_STATUS_HELP",
     "Subparsers",
     "add_config_option",
+    "add_sip_port_option",
     "fail",
 ]
 
@@ -63,3 +64,16 @@ def fail(error: VoipLabError, err: TextIO | None = None) -> int:
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--config FILE``, the lab.toml to use, to a command's parser."""
     parser.add_argument("--config", metavar="FILE", help="lab.toml (default: $VOIPLAB_CONFIG or the report's lab)")
+
+
+def add_sip_port_option(parser: argparse.ArgumentParser) -> None:
+    """``--sip-port PORT`` (repeatable): more ports whose UDP/TCP payloads are all SIP."""
+    parser.add_argument("--sip-port", metavar="PORT", type=_port, action="append", default=[],
+                        help="also read every UDP/TCP payload on this port as SIP (5060 and 5061 always are; SIP "
+                        "on other ports is found by its first line); repeat for several ports")
+
+
+def _port(text: str) -> int:
+    if not (text.isdigit() and 0 < int(text) < 65536):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return int(text)

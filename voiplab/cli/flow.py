@@ -23,22 +23,9 @@ from typing import TextIO
 from ..capture.sipread import read_flow
 from ..core.flow import FlowJson, FlowMessage, MalformedMessage
 from ..errors import VoipLabError
-from .common import EXIT_OK, Subparsers, fail
+from .common import EXIT_OK, Subparsers, add_sip_port_option, fail
 
-__all__ = ["add_parser", "add_sip_port_option", "format_json", "format_table", "run"]
-
-
-def add_sip_port_option(parser: argparse.ArgumentParser) -> None:
-    """``--sip-port PORT`` (repeatable): more ports whose UDP/TCP payloads are all SIP."""
-    parser.add_argument("--sip-port", metavar="PORT", type=_port, action="append", default=[],
-                        help="also read every UDP/TCP payload on this port as SIP (5060 and 5061 always are; SIP "
-                        "on other ports is found by its first line); repeat for several ports")
-
-
-def _port(text: str) -> int:
-    if not (text.isdigit() and 0 < int(text) < 65536):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
-    return int(text)
+__all__ = ["add_parser", "format_json", "format_table", "run"]
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
