@@ -40,11 +40,13 @@ from voiplab.capture.pcap import (
     LINKTYPE_NULL,
     LINKTYPE_RAW,
     UDP_DTYPE,
+    IpReader,
     iter_frames,
     network_header,
     read_packets,
     read_udp,
     tunnel_inner,
+    udp_tunnel_inner,
 )
 from voiplab.errors import CaptureError
 from voiplab.teach.samples import sample_capture
@@ -346,3 +348,71 @@ def test_pppoe_and_tunnels_say_where_ip_is() -> None:
     assert tunnel_inner(47, gre) == (4, 12)
     assert tunnel_inner(47, struct.pack("!HH", 0x0001, 0x880B) + bytes(4)) is None  # version 1 (PPTP)
     assert tunnel_inner(17, invite_ipv4()) is None
+
+
+def _udp(sport: int, dport: int, payload: bytes, length: int | None = None) -> bytes:
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload) if length is None else length, 0) + payload
+
+
+def _gtp(inner: bytes, flags: int = 0x30, message: int = 0xFF, extra: bytes = b"") -> bytes:
+    return struct.pack("!BBHI", flags, message, len(extra) + len(inner), 0x1001) + extra + inner
+
+
+UDP_TUNNEL_CASES = [
+    ("GTP-U G-PDU", _udp(2152, 2152, _gtp(invite_ipv4())), (4, 16)),
+    ("GTP-U carrying IPv6", _udp(40000, 2152, _gtp(invite_ipv6())), (6, 16)),
+    ("GTP-U with a sequence number", _udp(2152, 2152, _gtp(invite_ipv4(), 0x32, extra=bytes(4))), (4, 20)),
+    ("GTP-U with two extension headers", _udp(2152, 2152, _gtp(invite_ipv4(), 0x34, extra=bytes(3) + b"\x85"
+                                                                + b"\x01\x10\x09\xc0" + b"\x01\x00\x00\x00")),
+     (4, 28)),
+    ("GTP-U extension header of length 0", _udp(2152, 2152, _gtp(invite_ipv4(), 0x34, extra=bytes(3) + b"\x85"
+                                                                  + b"\x00\x10\x09\x00")), None),
+    ("GTP-U extension header past the datagram", _udp(2152, 2152, _gtp(b"", 0x34, extra=bytes(3) + b"\x85\x05")),
+     None),
+    ("GTP-U extension chain without end", _udp(2152, 2152, _gtp(invite_ipv4(), 0x34, extra=bytes(3) + b"\x85"
+                                                                 + b"\x01\x00\x00\x85" * 20)), None),
+    ("GTP-U echo request (not a G-PDU)", _udp(2152, 2152, _gtp(invite_ipv4(), message=1)), None),
+    ("GTP version 2", _udp(2152, 2152, _gtp(invite_ipv4(), 0x48)), None),
+    ("GTP' (protocol type 0)", _udp(2152, 2152, _gtp(invite_ipv4(), 0x20)), None),
+    ("GTP-U user packet tshark does not take for IP", _udp(2152, 2152, _gtp(b"\x4f" + invite_ipv4()[1:])), None),
+    ("GTP-U with nothing inside", _udp(2152, 2152, _gtp(b"")), None),
+    ("GTP-U cut by the UDP length", _udp(2152, 2152, _gtp(invite_ipv4()), length=16), None),
+    ("UDP length below its header", _udp(2152, 2152, _gtp(invite_ipv4()), length=7), None),
+    ("VXLAN", _udp(49152, 4789, bytes.fromhex("0800000000002a00") + bytes(14)), (0, 16)),
+    ("VXLAN with nothing inside", _udp(49152, 4789, bytes.fromhex("0800000000002a00")), None),
+    ("the lower port first: GTP-U from the VXLAN port", _udp(4789, 2152, _gtp(invite_ipv4())), (4, 16)),
+    ("no tunnel port", _udp(5062, 5062, _gtp(invite_ipv4())), None),
+    ("shorter than a UDP header", b"\x08\x68\x08\x68", None),
+]
+
+
+@pytest.mark.parametrize(("what", "datagram", "inner"), UDP_TUNNEL_CASES)
+def test_udp_tunnels_say_where_the_inner_packet_is(what: str, datagram: bytes, inner: tuple[int, int] | None) -> None:
+    """Is the packet inside a GTP-U or VXLAN datagram found where tshark finds it, and nothing
+    read from a datagram that is no tunnel or whose header does not fit?"""
+    assert udp_tunnel_inner(datagram) == inner
+
+
+def test_bulk_reader_opens_the_udp_tunnels_the_frame_reader_opens(tmp_path: Path) -> None:
+    """Does read_udp (numpy, column-wise) open exactly the GTP-U/VXLAN datagrams IpReader opens
+    (one frame per case above, behind IPv4 and IPv6), giving the same innermost ports?"""
+    cases = [datagram for _, datagram, _ in UDP_TUNNEL_CASES if len(datagram) >= 8 and datagram[4:6] >= b"\x00\x08"]
+    frames = []
+    for datagram in cases:
+        frames.append(ethernet(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(datagram), 0, 0, 64, 17, 0,
+                                           bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + datagram))
+        frames.append(ethernet(struct.pack("!IHBB16s16s", 0x6000_0000, len(datagram), 17, 64, bytes(15) + b"\x01",
+                                           bytes(15) + b"\x02") + datagram, ETHERTYPE_IPV6))
+    path = write_pcap(tmp_path / "udp_tunnels.pcap", LINKTYPE_ETHERNET, frames)
+    table = read_udp(path)
+    bulk = {int(f): (int(s), int(d)) for f, s, d in zip(table["frame"], table["src_port"], table["dst_port"],
+                                                        strict=True)}
+    reader = IpReader()
+    one_by_one = {}
+    for number, frame in enumerate(frames, start=1):
+        segment = reader.frame(LINKTYPE_ETHERNET, frame)
+        if segment is not None and segment.protocol == 17:
+            one_by_one[number] = struct.unpack_from("!HH", segment.payload)
+    assert bulk == one_by_one
+    opened = sum(1 for _, _, inner in UDP_TUNNEL_CASES if inner is not None and inner[0])
+    assert sum(5060 in ports for ports in bulk.values()) == 2 * opened  # every IP tunnel opened, in both

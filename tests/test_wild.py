@@ -71,10 +71,13 @@ def tshark_messages(tshark: str, path: Path) -> list[tuple[int, str, str, str, s
     for line in subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines():
         frame, src, usport, tsport, dst, udport, tdport, methods, statuses, cseqs, call_ids = line.split("\t")
         src, dst = (f"[{a}]" if ":" in a else a for a in (src, dst))
+        # the innermost transport's ports: TCP when there is TCP (SIP over TCP in a UDP tunnel), else
+        # the last UDP header's (a GTP-U or VXLAN tunnel has the outer one first)
+        usport, udport = usport.split("|")[-1], udport.split("|")[-1]
         labels = [*(methods.split("|") if methods else []), *(statuses.split("|") if statuses else [])]
         cseq_list, call_list = cseqs.split("|"), call_ids.split("|")
         for index in range(max(len(labels), 1)):
-            rows.append((int(frame), f"{src}:{usport or tsport}", f"{dst}:{udport or tdport}",
+            rows.append((int(frame), f"{src}:{tsport or usport}", f"{dst}:{tdport or udport}",
                          labels[index] if index < len(labels) else "",
                          " ".join(cseq_list[index].split()) if index < len(cseq_list) else "",
                          call_list[index] if index < len(call_list) else ""))
@@ -116,7 +119,8 @@ def test_sip_messages_of_every_wild_capture_are_tsharks(tshark: str, wild: Path,
 
 @pytest.mark.tshark
 @pytest.mark.parametrize("name", ["tcp_5060", "tcp_port_5070", "udp_port_5080", "t38_reinvite", "ipv4_rtp_fragments",
-                                  "ipv6_rtp_fragments", "gre", "pppoe"])
+                                  "ipv6_rtp_fragments", "gre", "pppoe", "gtp_u", "gtp_u_5g_ipv6", "gtp_u_tcp",
+                                  "gtp_u_fragments", "vxlan"])
 def test_heuristic_rtp_of_wild_captures_is_tsharks(tshark: str, wild: Path, name: str) -> None:
     """With --heuristic too, are the streams tshark's (SDP over TCP names the payload, a T.38
     port is not taken for RTP)?"""

@@ -3,7 +3,8 @@
 Each builder returns the packets of one call (the SIP messages built with voiplab's SIP core,
 the RTP with :func:`voiplab.capture.synth.rtp_bytes`) put on the wire with scapy: SIP over
 TCP (segmented, several messages per segment, on port 5060 or another port), SIP on a port
-other than 5060, IPv4 and IPv6 fragments, PPPoE, GRE, IP-in-IP and 6in4 tunnels, 802.1Q and
+other than 5060, IPv4 and IPv6 fragments, PPPoE, GRE, IP-in-IP and 6in4 tunnels, GTP-U (4G, and
+5G with an extension header) and VXLAN tunnels over UDP, 802.1Q and
 QinQ tags, Linux cooked v1/v2, BSD null/loop, a re-INVITE to T.38 (``m=image``) with UDPTL
 after it, a re-INVITE that moves the audio to another port, malformed messages. tshark is the
 oracle of what they hold (tests/test_wild.py); :func:`write_all` saves them (the recipe of
@@ -20,10 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
 from scapy.layers.inet import GRE, IP, TCP, UDP, fragment
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
 from scapy.layers.l2 import CookedLinux, Dot1AD, Dot1Q, Ether, Loopback
 from scapy.layers.ppp import PPP, PPPoE
+from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 from scapy.utils import PcapWriter
 
@@ -226,6 +229,22 @@ def sll2(packet: Packet) -> bytes:
     return struct.pack("!HHIHBB8s", protocol, 0, 1, 1, 0, 6, bytes(8)) + bytes(packet)
 
 
+def gtp_u(packet: Packet, *, extension: bool = False, outer_ipv6: bool = False) -> Packet:
+    """A packet in a GTP-U tunnel (a mobile network's user plane, UDP 2152), from an eNodeB to its
+    gateway; ``extension``: with a 5G PDU session container (the E flag and an extension header)."""
+    outer = IPv6(src="2001:db8:ffff::1", dst="2001:db8:ffff::2") if outer_ipv6 else IP(src="192.0.2.1",
+                                                                                       dst="192.0.2.2")
+    header = (GTP_U_Header(teid=0x1001, next_ex=0x85) / GTPPDUSessionContainer(type=1, QFI=9) if extension
+              else GTP_U_Header(teid=0x1001))
+    return ethernet(outer / UDP(sport=2152, dport=2152) / header / packet)
+
+
+def vxlan(packet: Packet) -> Packet:
+    """A packet in an Ethernet frame in a VXLAN tunnel (UDP 4789) between two hypervisors."""
+    return ethernet(IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=49152, dport=4789) / VXLAN(vni=42)
+                    / Ether(src=MAC_A, dst=MAC_B) / packet)
+
+
 class RawFrame(Raw):
     """A frame given as bytes (for link layers scapy does not build)."""
 
@@ -261,6 +280,12 @@ CAPTURES: dict[str, tuple[Callable[[], list[Packet]], int | None]] = {
     "ipv6_in_ipv4": (lambda: udp_packets(call(CALLER6, CALLEE6),
                                          lambda p: ethernet(IP(src="192.0.2.1", dst="192.0.2.2", proto=41) / p)),
                      None),
+    "gtp_u": (lambda: udp_packets(call(), gtp_u), None),
+    "gtp_u_5g_ipv6": (lambda: udp_packets(call(CALLER6, CALLEE6),
+                                          lambda p: gtp_u(p, extension=True, outer_ipv6=True)), None),
+    "gtp_u_tcp": (lambda: tcp_packets(call(transport="TCP"), wrap=gtp_u), None),
+    "gtp_u_fragments": (lambda: udp_packets(call(padding=40), gtp_u, mtu=576), None),
+    "vxlan": (lambda: udp_packets(call(), vxlan), None),
     "vlan": (lambda: udp_packets(call(), lambda p: ethernet(Dot1Q(vlan=5) / p)), None),
     "qinq": (lambda: udp_packets(call(), lambda p: ethernet(Dot1AD(vlan=7) / Dot1Q(vlan=5) / p)), None),
     "sll": (lambda: udp_packets(call(), lambda p: CookedLinux(proto=0x0800) / p), None),

@@ -6,7 +6,8 @@ Everything voiplab reads from a capture file goes through two modules, both reac
   with µs or ns time stamps; pcapng with SHB/IDB/EPB/SPB and the obsolete PB, a link type and
   a clock per interface), the checks every length goes through, the link layers
   (:data:`LINK_LAYERS`: Ethernet with VLAN tags and PPPoE, Linux cooked v1/v2, raw IP, BSD
-  loopback), tunnels (:func:`tunnel_inner`: GRE, IP-in-IP), IP as a receiver sees it
+  loopback), tunnels (:func:`tunnel_inner`: GRE, IP-in-IP; :func:`udp_tunnel_inner`: GTP-U,
+  VXLAN), IP as a receiver sees it
   (:class:`IpReader`: fragments joined, tunnels opened), and :func:`iter_frames` /
   :func:`read_packets`, the frames one by one, read in bounded chunks.
 * :mod:`voiplab.capture.udp` (numpy): :func:`read_udp`, every UDP datagram as columns (for RTP
@@ -60,6 +61,7 @@ from .pcapfile import (
     open_capture,
     read_packets,
     tunnel_inner,
+    udp_tunnel_inner,
 )
 
 if TYPE_CHECKING:  # numpy-based: loaded on first use (see __getattr__ below)
@@ -110,6 +112,7 @@ __all__ = [
     "read_packets",
     "read_udp",
     "tunnel_inner",
+    "udp_tunnel_inner",
 ]
 
 _UDP_NAMES = frozenset({"KEY_COLUMNS", "UDP_DTYPE", "V6_KEY_BASE", "UdpTable", "read_udp"})

@@ -16,7 +16,8 @@ Everything voiplab reads from a capture file goes through this module:
   Linux cooked (SLL, SLL2), raw IP, BSD loopback (null/loop): :data:`LINK_LAYERS` says where
   the IP header starts; :func:`network_header` reads it for one frame.
 * **tunnels**: GRE and IP-in-IP (IPv4 or IPv6 inside IPv4 or IPv6): :func:`tunnel_inner`
-  says where the inner packet starts.
+  says where the inner packet starts; GTP-U (port 2152) and VXLAN (port 4789) over UDP:
+  :func:`udp_tunnel_inner`.
 * **IP as a receiver sees it**: :class:`IpReader` joins IPv4 and IPv6 fragments and opens
   tunnels, frame after frame (the SIP reader and the bulk reader's fragments both use it).
 
@@ -79,6 +80,7 @@ __all__ = [
     "open_capture",
     "read_packets",
     "tunnel_inner",
+    "udp_tunnel_inner",
 ]
 
 # ------------------------------------------------------------------ file formats
@@ -152,6 +154,20 @@ ETHERTYPE_TRANSPARENT_BRIDGING = 0x6558  # GRE carrying Ethernet frames
 GRE_PROTOCOLS = {ETHERTYPE_IPV4: 4, ETHERTYPE_IPV6: 6, ETHERTYPE_TRANSPARENT_BRIDGING: 0}
 #: tunnels opened one inside another at most this deep (a loop of tunnels in a crafted file ends there)
 MAX_TUNNEL_DEPTH = 4
+#: UDP tunnels, known by their port as tshark knows them (the lower port of a datagram first):
+#: GTP-U (3GPP TS 29.281, mobile networks' user plane) carries IP packets, VXLAN (RFC 7348) Ethernet frames
+GTP_U_PORT, VXLAN_PORT = 2152, 4789
+UDP_TUNNEL_PORTS = (GTP_U_PORT, VXLAN_PORT)
+VXLAN_HEADER_LENGTH = 8
+#: GTP-U: flags (version 1 in the top 3 bits, protocol type GTP), message type, length, TEID; the
+#: flags E, S and PN add 4 bytes (sequence, N-PDU number, next extension header type)
+GTP_HEADER_LENGTH, GTP_OPTIONAL_LENGTH = 8, 4
+GTP_VERSION_1, GTP_PROTOCOL_TYPE, GTP_OPTIONAL_FLAGS, GTP_EXTENSION_FLAG = 1, 0x10, 0x07, 0x04
+GTP_G_PDU = 0xFF  # the message that carries a user packet (T-PDU)
+#: GTP-U extension headers walked at most (a longer chain is not opened)
+MAX_GTP_EXTENSIONS = 16
+#: the first byte of a T-PDU tshark takes for IPv4 (version 4, header length 5 to 14 words)
+GTP_IPV4_FIRST_BYTES = range(0x45, 0x4F)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +295,75 @@ def tunnel_inner(protocol: int, payload: bytes) -> tuple[int, int] | None:
     return (kind, offset) if offset <= len(payload) else None
 
 
+def udp_tunnel_port(sport: int, dport: int) -> int | None:
+    """The tunnel port of a UDP datagram (:data:`UDP_TUNNEL_PORTS`), the lower port first as
+    tshark tries them, or ``None``."""
+    for port in sorted((sport, dport)):
+        if port in UDP_TUNNEL_PORTS:
+            return port
+    return None
+
+
+def gtp_payload_offset(data: bytes, at: int) -> int | None:
+    """Where the user packet of the GTP-U message at ``at`` starts: after the 8-byte header, the
+    optional 4 bytes and the extension headers; ``None`` if it is not a G-PDU of GTP version 1 or
+    its header does not fit."""
+    if len(data) < at + GTP_HEADER_LENGTH:
+        return None
+    flags, message = data[at], data[at + 1]
+    if flags >> 5 != GTP_VERSION_1 or not flags & GTP_PROTOCOL_TYPE or message != GTP_G_PDU:
+        return None
+    end = at + GTP_HEADER_LENGTH
+    if not flags & GTP_OPTIONAL_FLAGS:
+        return end
+    end += GTP_OPTIONAL_LENGTH
+    if len(data) < end:
+        return None
+    next_type = data[end - 1] if flags & GTP_EXTENSION_FLAG else 0
+    for _ in range(MAX_GTP_EXTENSIONS + 1):
+        if not next_type:
+            return end
+        length = 4 * data[end] if end < len(data) else 0  # in units of 4 bytes, type and next type included
+        if not length or len(data) < end + length:
+            return None
+        next_type = data[end + length - 1]
+        end += length
+    return None
+
+
+def gtp_inner_version(first: int) -> int:
+    """4 or 6: the IP version tshark reads in the first byte of a GTP-U user packet; 0 for neither."""
+    if first in GTP_IPV4_FIRST_BYTES:
+        return 4
+    return 6 if first >> 4 == 6 else 0
+
+
+def udp_tunnel_inner(datagram: bytes) -> tuple[int, int] | None:
+    """What a UDP datagram (its 8-byte header first) carries as a tunnel: ``(inner kind, offset
+    in datagram)`` as :func:`tunnel_inner` says it (4 or 6: an IP packet, GTP-U; 0: an Ethernet
+    frame, VXLAN), or ``None`` if it is no tunnel.
+
+    Taught in notebook 01 (a packet inside a packet).
+    """
+    if len(datagram) < UDP_HEADER_LENGTH:
+        return None
+    sport, dport, length = struct.unpack_from("!HHH", datagram)
+    port = udp_tunnel_port(sport, dport)
+    if port is None or length < UDP_HEADER_LENGTH:
+        return None
+    datagram = datagram[:length]  # what the UDP length says, when the packet holds that much
+    if port == VXLAN_PORT:
+        at = UDP_HEADER_LENGTH + VXLAN_HEADER_LENGTH
+        return (0, at) if at < len(datagram) else None
+    if port == GTP_U_PORT:
+        start = gtp_payload_offset(datagram, UDP_HEADER_LENGTH)
+        if start is None or start >= len(datagram):
+            return None
+        kind = gtp_inner_version(datagram[start])
+        return (kind, start) if kind else None
+    return None
+
+
 # ------------------------------------------------------------------ IP, as a receiver sees it
 IPV4_MORE_FRAGMENTS = 0x2000
 IPV4_FRAGMENT_OFFSET = 0x1FFF  # in units of 8 bytes
@@ -348,15 +433,18 @@ class IpReader:
     def packet(self, version: int, ip: bytes, depth: int = 0) -> Segment | None:
         """The segment an IP packet (header first) carries, tunnels opened."""
         segment = self._ipv4(ip) if version == 4 else self._ipv6(ip)
-        if segment is None or segment.protocol in (IPPROTO_UDP, IPPROTO_TCP) or depth >= MAX_TUNNEL_DEPTH:
+        if segment is None or segment.protocol == IPPROTO_TCP or depth >= MAX_TUNNEL_DEPTH:
             return segment
-        inner = tunnel_inner(segment.protocol, segment.payload)
+        if segment.protocol == IPPROTO_UDP:
+            inner = udp_tunnel_inner(segment.payload)
+        else:
+            inner = tunnel_inner(segment.protocol, segment.payload)
         if inner is None:
             return segment
         kind, offset = inner
         if kind:
             return self.packet(kind, segment.payload[offset:], depth + 1)
-        network = network_header(LINKTYPE_ETHERNET, segment.payload[offset:])  # Ethernet inside GRE
+        network = network_header(LINKTYPE_ETHERNET, segment.payload[offset:])  # Ethernet in GRE or VXLAN
         return None if network is None else self.packet(network[0], segment.payload[offset + network[1]:],
                                                         depth + 1)
 

@@ -45,6 +45,7 @@ from .pcapfile import (
     IPV4_MIN_HEADER_LENGTH,
     LINK_LAYERS,
     UDP_HEADER_LENGTH,
+    UDP_TUNNEL_PORTS,
     Frame,
     IpReader,
     RawPacket,
@@ -75,6 +76,8 @@ MAX_STREAM_MESSAGE = 1 << 26
 #: Link type -> (start, end, bytes, IP offset): the usual IPv4 frame of that link type
 #: (:attr:`~voiplab.capture.pcap.LinkLayer.ipv4_signature`), read without slicing.
 _IPV4_FRAMES = {linktype: layer.ipv4_signature for linktype, layer in LINK_LAYERS.items()}
+#: the ports of UDP tunnels (GTP-U, VXLAN) as they are on the wire: their frames take the general path
+_TUNNEL_PORT_BYTES = frozenset(port.to_bytes(2, "big") for port in UDP_TUNNEL_PORTS)
 _KEEPALIVE = b"\r\n\x00 "
 
 
@@ -161,6 +164,8 @@ class SipReader:
         if header_length < IPV4_MIN_HEADER_LENGTH or end - start < UDP_HEADER_LENGTH:
             return None
         ports = data[start : start + 4]
+        if ports[:2] in _TUNNEL_PORT_BYTES or ports[2:] in _TUNNEL_PORT_BYTES:
+            return self._frame(frame, when, linktype, data)  # GTP-U, VXLAN: the packet inside
         length = (data[start + 4] << 8) | data[start + 5]
         payload_end = start + length if UDP_HEADER_LENGTH <= length <= end - start else end
         on_sip_port = ports[:2] in self._port_bytes or ports[2:] in self._port_bytes

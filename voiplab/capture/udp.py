@@ -3,7 +3,8 @@
 :func:`read_udp` reads a pcap/pcapng file with the rules of :mod:`voiplab.capture.pcap` (the
 one reader: magic, headers, block checks, interfaces and clocks) and returns a
 :class:`UdpTable`: one row per UDP datagram (IPv4 or IPv6, behind any link layer of
-:data:`~voiplab.capture.pcap.LINK_LAYERS`, VLAN tags, PPPoE, GRE and IP-in-IP tunnels) with
+:data:`~voiplab.capture.pcap.LINK_LAYERS`, VLAN tags, PPPoE, GRE and IP-in-IP tunnels, GTP-U and
+VXLAN tunnels over UDP) with
 the offset of its payload in the mapped file and the fields of an RTP header. Frames that
 need reassembly or a stateful reading (TCP segments, IPv4 and IPv6 fragments) are not
 decoded here: their places are listed (:attr:`UdpTable.other_frames`) so that the SIP
@@ -49,6 +50,14 @@ from .pcapfile import (
     GRE_KEY,
     GRE_SEQUENCE,
     GRE_VERSION_MASK,
+    GTP_EXTENSION_FLAG,
+    GTP_G_PDU,
+    GTP_HEADER_LENGTH,
+    GTP_OPTIONAL_FLAGS,
+    GTP_OPTIONAL_LENGTH,
+    GTP_PROTOCOL_TYPE,
+    GTP_U_PORT,
+    GTP_VERSION_1,
     IPPROTO_GRE,
     IPPROTO_IPIP,
     IPPROTO_IPV6,
@@ -61,6 +70,7 @@ from .pcapfile import (
     LINKTYPE_ETHERNET,
     LINKTYPE_NAMES,
     LINKTYPE_RAW,
+    MAX_GTP_EXTENSIONS,
     MAX_TUNNEL_DEPTH,
     MAX_VLAN_TAGS,
     NS_PER_SECOND,
@@ -84,6 +94,8 @@ from .pcapfile import (
     TSRESOL_BINARY,
     UDP_HEADER_LENGTH,
     VLAN_TAG_LENGTH,
+    VXLAN_HEADER_LENGTH,
+    VXLAN_PORT,
     CaptureFile,
     Interface,
     IpReader,
@@ -807,6 +819,18 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
     payload_length = np.minimum(np.minimum(udp_length, ip_payload) - UDP_HEADER_LENGTH,
                                 caplen - l4_rows - UDP_HEADER_LENGTH)
     udp &= payload_length >= 0
+    src_port, dst_port = _be(header[:, 0:2]), _be(header[:, 2:4])
+    tunnels = np.flatnonzero(udp & ((src_port == GTP_U_PORT) | (dst_port == GTP_U_PORT)
+                                    | (src_port == VXLAN_PORT) | (dst_port == VXLAN_PORT)))
+    if len(tunnels):  # GTP-U and VXLAN datagrams are opened, not kept
+        rows, at, kind, past = _udp_tunnels(w, header[tunnels], tunnels, l4_rows[tunnels],
+                                            payload_length[tunnels])
+        udp[rows] = udp[past] = False
+        result["tunnel"] = np.concatenate([tunnel, rows])
+        result["tunnel_at"] = np.concatenate([tunnel_at, at])
+        result["tunnel_kind"] = np.concatenate([tunnel_kind, kind])
+        if width < _WIDE_WINDOW:
+            result["wide"] = np.union1d(wide, past)
     keep = np.flatnonzero(udp)
     result["index"] = keep
     if len(keep) == 0:
@@ -825,12 +849,65 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
     hk = pick(header)
     result.update({
         "ip_version": pick(version), "src_key": src_key, "dst_key": dst_key, "v6_src": v6_src, "v6_dst": v6_dst,
-        "src_port": _be(hk[:, 0:2]), "dst_port": _be(hk[:, 2:4]),
+        "src_port": pick(src_port), "dst_port": pick(dst_port),
         "payload_offset": pick(l4_rows) + UDP_HEADER_LENGTH, "payload_length": pick(payload_length),
         "rtp_b0": hk[:, 8], "rtp_b1": hk[:, 9], "rtp_seq": _be(hk[:, 10:12]), "rtp_timestamp": _be(hk[:, 12:16]),
         "rtp_ssrc": _be(hk[:, 16:20]),
     })
     return result
+
+
+def _udp_tunnels(w: np.ndarray, head: np.ndarray, rows: np.ndarray, l4: np.ndarray,
+                 payload_length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The datagrams among ``rows`` (on a GTP-U or VXLAN port) that carry a tunnel, read as
+    :func:`~voiplab.capture.pcapfile.udp_tunnel_inner` reads one: ``(their rows, where the
+    inner packet starts, its kind (4, 6: IP; 0: Ethernet), rows to read again with the wide
+    window)``. ``head``: the UDP header and the 12 bytes after it of each row; ``l4``: where the
+    UDP header starts; ``payload_length``: the bytes of each datagram's payload present."""
+    width = w.shape[1]
+    sport, dport = _be(head[:, 0:2]).astype(np.int64), _be(head[:, 2:4]).astype(np.int64)
+    low, high = np.minimum(sport, dport), np.maximum(sport, dport)
+    port = np.where((low == GTP_U_PORT) | (low == VXLAN_PORT), low, high)  # the lower port first, as tshark
+    start = l4 + UDP_HEADER_LENGTH
+    end = start + payload_length  # no byte of a datagram is read at or past this
+    at = start + VXLAN_HEADER_LENGTH
+    kind = np.where(port == VXLAN_PORT, 0, -1)
+    past = np.zeros(len(rows), dtype=bool)
+    gtp = np.flatnonzero(port == GTP_U_PORT)
+    if len(gtp):
+        flags, message = head[gtp, UDP_HEADER_LENGTH].astype(np.int64), head[gtp, UDP_HEADER_LENGTH + 1]
+        ok = ((flags >> 5) == GTP_VERSION_1) & ((flags & GTP_PROTOCOL_TYPE) != 0) & (message == GTP_G_PDU)
+        g_at = start[gtp] + GTP_HEADER_LENGTH + np.where(flags & GTP_OPTIONAL_FLAGS, GTP_OPTIONAL_LENGTH, 0)
+        ok &= g_at <= end[gtp]
+        next_type = np.where(flags & GTP_EXTENSION_FLAG, head[gtp, UDP_HEADER_LENGTH + GTP_HEADER_LENGTH + 3], 0)
+        g_rows, g_end, g_past = rows[gtp], end[gtp], past[gtp]
+        for _ in range(MAX_GTP_EXTENSIONS + 1):  # the extension headers, every row's at once
+            walking = np.flatnonzero(ok & ~g_past & (next_type != 0))
+            if not len(walking):
+                break
+            pos = g_at[walking]
+            g_past[walking] = pos >= width
+            readable = walking[pos < width]
+            length = 4 * w[g_rows[readable], g_at[readable]].astype(np.int64)
+            last = g_at[readable] + length - 1
+            ok[readable] &= (length > 0) & (last < g_end[readable])
+            g_past[readable] |= ok[readable] & (last >= width)
+            step = readable[ok[readable] & (last < width)]
+            next_type[step] = w[g_rows[step], g_at[step] + 4 * w[g_rows[step], g_at[step]].astype(np.int64) - 1]
+            g_at[step] += 4 * w[g_rows[step], g_at[step]].astype(np.int64)
+        ok &= (next_type == 0) | g_past  # a chain longer than MAX_GTP_EXTENSIONS is not opened
+        ok &= g_at < g_end
+        g_past |= ok & (g_at >= width)
+        first = w[g_rows, np.minimum(g_at, width - 1)].astype(np.int64)
+        version = np.where((first >= 0x45) & (first <= 0x4E), 4, np.where(first >> 4 == 6, 6, -1))
+        kind[gtp] = np.where(ok & ~g_past, version, -1)
+        at[gtp] = g_at
+        past[gtp] = g_past & ok
+    if width >= _WIDE_WINDOW:
+        past[:] = False  # headers past even the wide window: not opened
+    kind[at >= end] = -1
+    opened = (kind >= 0) & ~past
+    return rows[opened], at[opened], kind[opened], rows[past]
 
 
 _DECODED = ("ip_version", "src_key", "dst_key", "src_port", "dst_port", "payload_length", "rtp_b0", "rtp_b1",
@@ -875,17 +952,11 @@ def _decode_chunk(data: np.ndarray, chunk: _Chunk,
         if len(decoded["fragment"]):
             fragments.append(_in_chunk(rows, decoded["fragment"]))
         wide = decoded["wide"]
-        if len(wide):
+        if len(wide):  # decoded again with the wide window (its own wide rows are none: no loop)
             wide_rows = _in_chunk(rows, wide)
             wide_shift = shift if isinstance(shift, int) else shift[wide]
-            again = _decode(_windows(data, chunk.start[wide_rows] + wide_shift, _WIDE_WINDOW),
-                            chunk.caplen[wide_rows] - wide_shift, linktype)
-            if again and len(again["index"]):
-                out.append((wide_rows, wide_shift, again))
-            if again and len(again["other"]):
-                others.append(wide_rows[again["other"]])
-            if again and len(again["fragment"]):
-                fragments.append(wide_rows[again["fragment"]])
+            work.append((wide_rows, wide_shift, _windows(data, chunk.start[wide_rows] + wide_shift, _WIDE_WINDOW),
+                         chunk.caplen[wide_rows] - wide_shift, linktype, depth))
         tunnel = decoded["tunnel"]
         if len(tunnel) and depth < MAX_TUNNEL_DEPTH:
             inner_rows = _in_chunk(rows, tunnel)
