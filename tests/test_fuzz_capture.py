@@ -36,7 +36,7 @@ RANDOM_MUTATIONS = 2000
 #: captures of tests/data/wild mutated too: TCP reassembly, fragments, tunnels, a recorded Asterisk
 WILD_DIR = Path(__file__).parent / "data" / "wild"
 WILD_SOURCES = ("tcp_5060", "tcp_port_5070", "ipv4_fragments", "ipv6_rtp_fragments", "gre", "pppoe",
-                "gtp_u_5g_ipv6", "vxlan", "asterisk_tcp")
+                "gtp_u_5g_ipv6", "vxlan", "geneve", "erspan_iii_ipv6", "asterisk_tcp")
 #: values every length field is set to (with the true length minus and plus one)
 EXTREMES = (0, 1, 3, 4, 11, 12, 15, 16, 20, 27, 28, 31, 32, 0xFFFF, 0x10000, 0x3FFFF, 0x40001, 0x7FFFFFFF,
             0x80000000, 0xFFFFFFFC, 0xFFFFFFFF)

@@ -350,6 +350,21 @@ def test_pppoe_and_tunnels_say_where_ip_is() -> None:
     assert tunnel_inner(17, invite_ipv4()) is None
 
 
+@pytest.mark.parametrize(("what", "gre", "inner"), [
+    ("ERSPAN type I (no sequence number, no header)", struct.pack("!HH", 0x0000, 0x88BE) + bytes(14), (0, 4)),
+    ("ERSPAN type II", struct.pack("!HHI", 0x1000, 0x88BE, 5) + b"\x10\x00\x00\x03" + bytes(4) + bytes(14), (0, 16)),
+    ("ERSPAN type III", struct.pack("!HHI", 0x1000, 0x22EB, 5) + b"\x20" + bytes(11) + bytes(14), (0, 20)),
+    ("ERSPAN type III with its platform subheader", struct.pack("!HHI", 0x1000, 0x22EB, 5) + b"\x20" + bytes(10)
+     + b"\x01" + bytes(8) + bytes(14), (0, 28)),
+    ("ERSPAN of an unknown version", struct.pack("!HHI", 0x1000, 0x88BE, 5) + b"\x30" + bytes(7) + bytes(14), None),
+    ("ERSPAN header cut", struct.pack("!HHI", 0x1000, 0x22EB, 5) + b"\x20" + bytes(5), None),
+    ("ERSPAN with nothing mirrored", struct.pack("!HHI", 0x1000, 0x88BE, 5) + b"\x10" + bytes(7), None),
+])
+def test_erspan_says_where_the_mirrored_frame_is(what: str, gre: bytes, inner: tuple[int, int] | None) -> None:
+    """Is the mirrored Ethernet frame found after the GRE and ERSPAN headers, as tshark finds it?"""
+    assert tunnel_inner(47, gre) == inner
+
+
 def _udp(sport: int, dport: int, payload: bytes, length: int | None = None) -> bytes:
     return struct.pack("!HHHH", sport, dport, 8 + len(payload) if length is None else length, 0) + payload
 
@@ -381,6 +396,15 @@ UDP_TUNNEL_CASES = [
     ("VXLAN", _udp(49152, 4789, bytes.fromhex("0800000000002a00") + bytes(14)), (0, 16)),
     ("VXLAN with nothing inside", _udp(49152, 4789, bytes.fromhex("0800000000002a00")), None),
     ("the lower port first: GTP-U from the VXLAN port", _udp(4789, 2152, _gtp(invite_ipv4())), (4, 16)),
+    ("Geneve carrying Ethernet", _udp(50000, 6081, bytes.fromhex("000065580000 2a00".replace(" ", "")) + bytes(14)),
+     (0, 16)),
+    ("Geneve with 8 bytes of options, carrying IPv4", _udp(50000, 6081, bytes.fromhex("0200080000002a00")
+                                                          + bytes(8) + invite_ipv4()), (4, 24)),
+    ("Geneve version 1", _udp(50000, 6081, bytes.fromhex("4000080000002a00") + invite_ipv4()), None),
+    ("Geneve of an unknown protocol", _udp(50000, 6081, bytes.fromhex("000088470000 2a00".replace(" ", ""))
+                                           + invite_ipv4()), None),
+    ("Geneve options past the datagram", _udp(50000, 6081, bytes.fromhex("3f00080000002a00") + invite_ipv4()[:40]),
+     None),
     ("no tunnel port", _udp(5062, 5062, _gtp(invite_ipv4())), None),
     ("shorter than a UDP header", b"\x08\x68\x08\x68", None),
 ]

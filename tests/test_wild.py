@@ -120,7 +120,8 @@ def test_sip_messages_of_every_wild_capture_are_tsharks(tshark: str, wild: Path,
 @pytest.mark.tshark
 @pytest.mark.parametrize("name", ["tcp_5060", "tcp_port_5070", "udp_port_5080", "t38_reinvite", "ipv4_rtp_fragments",
                                   "ipv6_rtp_fragments", "gre", "pppoe", "gtp_u", "gtp_u_5g_ipv6", "gtp_u_tcp",
-                                  "gtp_u_fragments", "vxlan"])
+                                  "gtp_u_fragments", "vxlan", "geneve", "erspan_i", "erspan_ii",
+                                  "erspan_iii_ipv6"])
 def test_heuristic_rtp_of_wild_captures_is_tsharks(tshark: str, wild: Path, name: str) -> None:
     """With --heuristic too, are the streams tshark's (SDP over TCP names the payload, a T.38
     port is not taken for RTP)?"""

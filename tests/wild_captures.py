@@ -4,7 +4,8 @@ Each builder returns the packets of one call (the SIP messages built with voipla
 the RTP with :func:`voiplab.capture.synth.rtp_bytes`) put on the wire with scapy: SIP over
 TCP (segmented, several messages per segment, on port 5060 or another port), SIP on a port
 other than 5060, IPv4 and IPv6 fragments, PPPoE, GRE, IP-in-IP and 6in4 tunnels, GTP-U (4G, and
-5G with an extension header) and VXLAN tunnels over UDP, 802.1Q and
+5G with an extension header), VXLAN and Geneve tunnels over UDP, ERSPAN types I, II and III (port
+mirroring over GRE), 802.1Q and
 QinQ tags, Linux cooked v1/v2, BSD null/loop, a re-INVITE to T.38 (``m=image``) with UDPTL
 after it, a re-INVITE that moves the audio to another port, malformed messages. tshark is the
 oracle of what they hold (tests/test_wild.py); :func:`write_all` saves them (the recipe of
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
 from scapy.layers.inet import GRE, IP, TCP, UDP, fragment
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
@@ -245,6 +247,27 @@ def vxlan(packet: Packet) -> Packet:
                     / Ether(src=MAC_A, dst=MAC_B) / packet)
 
 
+def erspan(packet: Packet, kind: int, *, outer_ipv6: bool = False) -> Packet:
+    """A packet mirrored by a switch to a capture host over GRE: ERSPAN type ``kind`` (I: no header,
+    II: 8 bytes, III: 12 bytes and the 8-byte platform-specific subheader)."""
+    outer = IPv6(src="2001:db8:ffff::1", dst="2001:db8:ffff::2") if outer_ipv6 else IP(src="192.0.2.1",
+                                                                                       dst="192.0.2.2")
+    mirrored = Ether(src=MAC_A, dst=MAC_B) / packet
+    if kind == 1:
+        return ethernet(outer / GRE(proto=0x88BE) / mirrored)
+    if kind == 2:
+        return ethernet(outer / GRE(seqnum_present=1, sequence_number=5, proto=0x88BE) / ERSPAN_II(session_id=3)
+                        / mirrored)
+    return ethernet(outer / GRE(seqnum_present=1, sequence_number=5, proto=0x22EB)
+                    / ERSPAN_III(session_id=3, o=1) / ERSPAN_PlatformSpecific() / mirrored)
+
+
+def geneve(packet: Packet) -> Packet:
+    """An IP packet in a Geneve tunnel (UDP 6081) with one 8-byte option, protocol type IPv4."""
+    header = bytes([0x02, 0x00, 0x08, 0x00, 0x00, 0x00, 0x2A, 0x00]) + bytes([0x01, 0x02, 0x80, 0x01, 0, 0, 0, 7])
+    return ethernet(IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000, dport=6081) / Raw(header) / packet)
+
+
 class RawFrame(Raw):
     """A frame given as bytes (for link layers scapy does not build)."""
 
@@ -286,6 +309,10 @@ CAPTURES: dict[str, tuple[Callable[[], list[Packet]], int | None]] = {
     "gtp_u_tcp": (lambda: tcp_packets(call(transport="TCP"), wrap=gtp_u), None),
     "gtp_u_fragments": (lambda: udp_packets(call(padding=40), gtp_u, mtu=576), None),
     "vxlan": (lambda: udp_packets(call(), vxlan), None),
+    "geneve": (lambda: udp_packets(call(), geneve), None),
+    "erspan_i": (lambda: udp_packets(call(), lambda p: erspan(p, 1)), None),
+    "erspan_ii": (lambda: udp_packets(call(), lambda p: erspan(p, 2)), None),
+    "erspan_iii_ipv6": (lambda: udp_packets(call(), lambda p: erspan(p, 3, outer_ipv6=True)), None),
     "vlan": (lambda: udp_packets(call(), lambda p: ethernet(Dot1Q(vlan=5) / p)), None),
     "qinq": (lambda: udp_packets(call(), lambda p: ethernet(Dot1AD(vlan=7) / Dot1Q(vlan=5) / p)), None),
     "sll": (lambda: udp_packets(call(), lambda p: CookedLinux(proto=0x0800) / p), None),

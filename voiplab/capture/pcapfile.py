@@ -16,8 +16,8 @@ Everything voiplab reads from a capture file goes through this module:
   Linux cooked (SLL, SLL2), raw IP, BSD loopback (null/loop): :data:`LINK_LAYERS` says where
   the IP header starts; :func:`network_header` reads it for one frame.
 * **tunnels**: GRE and IP-in-IP (IPv4 or IPv6 inside IPv4 or IPv6): :func:`tunnel_inner`
-  says where the inner packet starts; GTP-U (port 2152) and VXLAN (port 4789) over UDP:
-  :func:`udp_tunnel_inner`.
+  says where the inner packet starts (ERSPAN types I-III over GRE too); GTP-U (port 2152), VXLAN
+  (4789) and Geneve (6081) over UDP: :func:`udp_tunnel_inner`.
 * **IP as a receiver sees it**: :class:`IpReader` joins IPv4 and IPv6 fragments and opens
   tunnels, frame after frame (the SIP reader and the bulk reader's fragments both use it).
 
@@ -154,11 +154,17 @@ ETHERTYPE_TRANSPARENT_BRIDGING = 0x6558  # GRE carrying Ethernet frames
 GRE_PROTOCOLS = {ETHERTYPE_IPV4: 4, ETHERTYPE_IPV6: 6, ETHERTYPE_TRANSPARENT_BRIDGING: 0}
 #: tunnels opened one inside another at most this deep (a loop of tunnels in a crafted file ends there)
 MAX_TUNNEL_DEPTH = 4
+#: ERSPAN (port mirroring over GRE): type I has no header (GRE without a sequence number), type II
+#: an 8-byte header (version 1), type III 12 bytes (version 2) and 8 more with its O flag; then Ethernet
+ETHERTYPE_ERSPAN_2, ETHERTYPE_ERSPAN_3 = 0x88BE, 0x22EB
+ERSPAN_II_HEADER_LENGTH, ERSPAN_III_HEADER_LENGTH, ERSPAN_PLATFORM_LENGTH = 8, 12, 8
+ERSPAN_II_VERSION, ERSPAN_III_VERSION = 1, 2
 #: UDP tunnels, known by their port as tshark knows them (the lower port of a datagram first):
-#: GTP-U (3GPP TS 29.281, mobile networks' user plane) carries IP packets, VXLAN (RFC 7348) Ethernet frames
-GTP_U_PORT, VXLAN_PORT = 2152, 4789
-UDP_TUNNEL_PORTS = (GTP_U_PORT, VXLAN_PORT)
-VXLAN_HEADER_LENGTH = 8
+#: GTP-U (3GPP TS 29.281, mobile networks' user plane) carries IP packets, VXLAN (RFC 7348) Ethernet
+#: frames, Geneve (RFC 8926) what its protocol type says (:data:`GRE_PROTOCOLS`) after its options
+GTP_U_PORT, VXLAN_PORT, GENEVE_PORT = 2152, 4789, 6081
+UDP_TUNNEL_PORTS = (GTP_U_PORT, VXLAN_PORT, GENEVE_PORT)
+VXLAN_HEADER_LENGTH = GENEVE_HEADER_LENGTH = 8
 #: GTP-U: flags (version 1 in the top 3 bits, protocol type GTP), message type, length, TEID; the
 #: flags E, S and PN add 4 bytes (sequence, N-PDU number, next extension header type)
 GTP_HEADER_LENGTH, GTP_OPTIONAL_LENGTH = 8, 4
@@ -277,7 +283,7 @@ def tunnel_inner(protocol: int, payload: bytes) -> tuple[int, int] | None:
 
     ``protocol`` is the IP protocol (IPv4) or next header (IPv6) and ``payload`` what follows
     the IP header. The kind is 4 or 6 for an IP packet (IP-in-IP, GRE), 0 for an Ethernet
-    frame (GRE transparent bridging). GRE version 0 only (version 1 is PPTP's PPP).
+    frame (GRE transparent bridging, ERSPAN). GRE version 0 only (version 1 is PPTP's PPP).
 
     Taught in notebook 01 (a packet inside a packet).
     """
@@ -288,11 +294,33 @@ def tunnel_inner(protocol: int, payload: bytes) -> tuple[int, int] | None:
     if protocol != IPPROTO_GRE or len(payload) < GRE_HEADER_LENGTH:
         return None
     flags = payload[0] << 8 | payload[1]
-    kind = GRE_PROTOCOLS.get(payload[2] << 8 | payload[3])
-    if kind is None or flags & GRE_VERSION_MASK:
+    carried = payload[2] << 8 | payload[3]
+    if flags & GRE_VERSION_MASK:
         return None
     offset = GRE_HEADER_LENGTH + 4 * sum(bool(flags & bit) for bit in (GRE_CHECKSUM, GRE_KEY, GRE_SEQUENCE))
-    return (kind, offset) if offset <= len(payload) else None
+    if carried in (ETHERTYPE_ERSPAN_2, ETHERTYPE_ERSPAN_3):
+        header = erspan_header_length(payload, offset, carried, bool(flags & GRE_SEQUENCE))
+        if header is None or offset + header >= len(payload):
+            return None
+        return 0, offset + header
+    kind = GRE_PROTOCOLS.get(carried)
+    return (kind, offset) if kind is not None and offset <= len(payload) else None
+
+
+def erspan_header_length(data: bytes, at: int, protocol: int, sequence: bool) -> int | None:
+    """The length of the ERSPAN header at ``at`` (after a GRE header naming ``protocol``, with a
+    sequence number or not): 0 for type I, 8 for type II, 12 or 20 for type III; ``None`` for an
+    unknown version or a header that does not fit."""
+    if protocol == ETHERTYPE_ERSPAN_2 and not sequence:
+        return 0  # type I
+    if len(data) < at + ERSPAN_II_HEADER_LENGTH:
+        return None
+    version = data[at] >> 4
+    if version == ERSPAN_II_VERSION:
+        return ERSPAN_II_HEADER_LENGTH
+    if version != ERSPAN_III_VERSION or len(data) < at + ERSPAN_III_HEADER_LENGTH:
+        return None
+    return ERSPAN_III_HEADER_LENGTH + (ERSPAN_PLATFORM_LENGTH if data[at + 11] & 1 else 0)
 
 
 def udp_tunnel_port(sport: int, dport: int) -> int | None:
@@ -341,7 +369,7 @@ def gtp_inner_version(first: int) -> int:
 def udp_tunnel_inner(datagram: bytes) -> tuple[int, int] | None:
     """What a UDP datagram (its 8-byte header first) carries as a tunnel: ``(inner kind, offset
     in datagram)`` as :func:`tunnel_inner` says it (4 or 6: an IP packet, GTP-U; 0: an Ethernet
-    frame, VXLAN), or ``None`` if it is no tunnel.
+    frame, VXLAN; Geneve: what its protocol type says), or ``None`` if it is no tunnel.
 
     Taught in notebook 01 (a packet inside a packet).
     """
@@ -355,6 +383,12 @@ def udp_tunnel_inner(datagram: bytes) -> tuple[int, int] | None:
     if port == VXLAN_PORT:
         at = UDP_HEADER_LENGTH + VXLAN_HEADER_LENGTH
         return (0, at) if at < len(datagram) else None
+    if port == GENEVE_PORT:
+        if len(datagram) < UDP_HEADER_LENGTH + GENEVE_HEADER_LENGTH or datagram[UDP_HEADER_LENGTH] >> 6:
+            return None  # too short, or not version 0
+        kind = GRE_PROTOCOLS.get(int.from_bytes(datagram[UDP_HEADER_LENGTH + 2:UDP_HEADER_LENGTH + 4], "big"))
+        at = UDP_HEADER_LENGTH + GENEVE_HEADER_LENGTH + 4 * (datagram[UDP_HEADER_LENGTH] & 0x3F)
+        return (kind, at) if kind is not None and at < len(datagram) else None
     if port == GTP_U_PORT:
         start = gtp_payload_offset(datagram, UDP_HEADER_LENGTH)
         if start is None or start >= len(datagram):

@@ -3,8 +3,8 @@
 :func:`read_udp` reads a pcap/pcapng file with the rules of :mod:`voiplab.capture.pcap` (the
 one reader: magic, headers, block checks, interfaces and clocks) and returns a
 :class:`UdpTable`: one row per UDP datagram (IPv4 or IPv6, behind any link layer of
-:data:`~voiplab.capture.pcap.LINK_LAYERS`, VLAN tags, PPPoE, GRE and IP-in-IP tunnels, GTP-U and
-VXLAN tunnels over UDP) with
+:data:`~voiplab.capture.pcap.LINK_LAYERS`, VLAN tags, PPPoE, GRE (ERSPAN too) and IP-in-IP
+tunnels, GTP-U, VXLAN and Geneve tunnels over UDP) with
 the offset of its payload in the mapped file and the fields of an RTP header. Frames that
 need reassembly or a stateful reading (TCP segments, IPv4 and IPv6 fragments) are not
 decoded here: their places are listed (:attr:`UdpTable.other_frames`) so that the SIP
@@ -40,11 +40,20 @@ from ..errors import CaptureError
 from .pcapfile import (
     BSD_AF_INET,
     BSD_AF_INET6,
+    ERSPAN_II_HEADER_LENGTH,
+    ERSPAN_II_VERSION,
+    ERSPAN_III_HEADER_LENGTH,
+    ERSPAN_III_VERSION,
+    ERSPAN_PLATFORM_LENGTH,
+    ETHERTYPE_ERSPAN_2,
+    ETHERTYPE_ERSPAN_3,
     ETHERTYPE_IPV4,
     ETHERTYPE_IPV6,
     ETHERTYPE_PPPOE_SESSION,
     ETHERTYPE_TRANSPARENT_BRIDGING,
     ETHERTYPE_VLAN,
+    GENEVE_HEADER_LENGTH,
+    GENEVE_PORT,
     GRE_CHECKSUM,
     GRE_HEADER_LENGTH,
     GRE_KEY,
@@ -93,6 +102,7 @@ from .pcapfile import (
     TRUNCATED,
     TSRESOL_BINARY,
     UDP_HEADER_LENGTH,
+    UDP_TUNNEL_PORTS,
     VLAN_TAG_LENGTH,
     VXLAN_HEADER_LENGTH,
     VXLAN_PORT,
@@ -783,7 +793,7 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
     udp = ip_ok & (proto == IPPROTO_UDP)
     empty = np.zeros(0, np.int64)
     rest = np.flatnonzero(~udp)  # the other rows (none in an RTP capture): TCP, fragments, tunnels
-    other = fragments = tunnel = tunnel_at = tunnel_kind = empty
+    other = fragments = tunnel = tunnel_at = tunnel_kind = past = empty
     if len(rest):
         r_proto, r_ok, r_v6 = proto[rest], ip_ok[rest], v6[rest]
         other = rest[r_ok & (r_proto == IPPROTO_TCP)]
@@ -796,15 +806,33 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
             head = _cols(w[rest[gre]], starts[gre], GRE_HEADER_LENGTH)
             flags, protocol = _be(head[:, 0:2]).astype(np.int64), _be(head[:, 2:4]).astype(np.int64)
             kind = np.where(protocol == ETHERTYPE_IPV4, 4, np.where(protocol == ETHERTYPE_IPV6, 6, np.where(
-                protocol == ETHERTYPE_TRANSPARENT_BRIDGING, 0, -1)))
+                (protocol == ETHERTYPE_TRANSPARENT_BRIDGING) | (protocol == ETHERTYPE_ERSPAN_2)
+                | (protocol == ETHERTYPE_ERSPAN_3), 0, -1)))
             kinds[gre] = np.where(flags & GRE_VERSION_MASK, -1, kind)
             starts = starts.copy()
             starts[gre] += GRE_HEADER_LENGTH + 4 * (((flags & GRE_CHECKSUM) != 0).astype(np.int64)
                                                      + ((flags & GRE_KEY) != 0) + ((flags & GRE_SEQUENCE) != 0))
+            erspan = np.flatnonzero((kinds[gre] == 0) & (protocol != ETHERTYPE_TRANSPARENT_BRIDGING)
+                                    & ~((protocol == ETHERTYPE_ERSPAN_2) & ((flags & GRE_SEQUENCE) == 0)))
+            if len(erspan):  # ERSPAN types II and III: a header before the mirrored frame (type I has none)
+                at = gre[erspan]
+                header = _cols(w[rest[at]], starts[at], ERSPAN_III_HEADER_LENGTH)
+                version = header[:, 0].astype(np.int64) >> 4
+                length = np.where(version == ERSPAN_II_VERSION, ERSPAN_II_HEADER_LENGTH, np.where(
+                    version == ERSPAN_III_VERSION, ERSPAN_III_HEADER_LENGTH + ERSPAN_PLATFORM_LENGTH * (
+                        header[:, ERSPAN_III_HEADER_LENGTH - 1].astype(np.int64) & 1), -1))
+                beyond = starts[at] + np.where(version == ERSPAN_II_VERSION, ERSPAN_II_HEADER_LENGTH,
+                                               ERSPAN_III_HEADER_LENGTH) > width  # not all in the window
+                if width < _WIDE_WINDOW:
+                    past = rest[at[beyond]]  # decoded again with the wide window
+                kinds[at] = np.where((length < 0) | beyond, -1, 0)
+                starts[at] += np.maximum(length, 0)
         inside = np.flatnonzero((kinds >= 0) & (starts < caplen[rest]))
         tunnel, tunnel_at, tunnel_kind = rest[inside], starts[inside], kinds[inside]
     outside = udp & (l4_rows + UDP_HEADER_LENGTH + RTP_HEAD > width)
     wide = np.flatnonzero(outside) if width < _WIDE_WINDOW else np.zeros(0, np.int64)
+    if len(past):  # ERSPAN headers past the window
+        wide = np.union1d(wide, past)
     udp &= ~outside
     result: dict[str, np.ndarray] = {"wide": wide, "tunnel": tunnel, "tunnel_at": tunnel_at,
                                      "tunnel_kind": tunnel_kind, "other": other, "fragment": fragments}
@@ -820,9 +848,11 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
                                 caplen - l4_rows - UDP_HEADER_LENGTH)
     udp &= payload_length >= 0
     src_port, dst_port = _be(header[:, 0:2]), _be(header[:, 2:4])
-    tunnels = np.flatnonzero(udp & ((src_port == GTP_U_PORT) | (dst_port == GTP_U_PORT)
-                                    | (src_port == VXLAN_PORT) | (dst_port == VXLAN_PORT)))
-    if len(tunnels):  # GTP-U and VXLAN datagrams are opened, not kept
+    on_tunnel_port = (src_port == GTP_U_PORT) | (dst_port == GTP_U_PORT)
+    for port in UDP_TUNNEL_PORTS[1:]:
+        on_tunnel_port |= (src_port == port) | (dst_port == port)
+    tunnels = np.flatnonzero(udp & on_tunnel_port)
+    if len(tunnels):  # GTP-U, VXLAN and Geneve datagrams are opened, not kept
         rows, at, kind, past = _udp_tunnels(w, header[tunnels], tunnels, l4_rows[tunnels],
                                             payload_length[tunnels])
         udp[rows] = udp[past] = False
@@ -867,11 +897,19 @@ def _udp_tunnels(w: np.ndarray, head: np.ndarray, rows: np.ndarray, l4: np.ndarr
     width = w.shape[1]
     sport, dport = _be(head[:, 0:2]).astype(np.int64), _be(head[:, 2:4]).astype(np.int64)
     low, high = np.minimum(sport, dport), np.maximum(sport, dport)
-    port = np.where((low == GTP_U_PORT) | (low == VXLAN_PORT), low, high)  # the lower port first, as tshark
+    port = np.where(np.isin(low, UDP_TUNNEL_PORTS), low, high)  # the lower port first, as tshark tries them
     start = l4 + UDP_HEADER_LENGTH
     end = start + payload_length  # no byte of a datagram is read at or past this
     at = start + VXLAN_HEADER_LENGTH
     kind = np.where(port == VXLAN_PORT, 0, -1)
+    geneve = np.flatnonzero((port == GENEVE_PORT) & (payload_length >= GENEVE_HEADER_LENGTH))
+    if len(geneve):  # version 0, options, then what the protocol type says
+        first = head[geneve, UDP_HEADER_LENGTH].astype(np.int64)
+        protocol = _be(head[geneve, UDP_HEADER_LENGTH + 2:UDP_HEADER_LENGTH + 4]).astype(np.int64)
+        carried = np.where(protocol == ETHERTYPE_IPV4, 4, np.where(protocol == ETHERTYPE_IPV6, 6, np.where(
+            protocol == ETHERTYPE_TRANSPARENT_BRIDGING, 0, -1)))
+        kind[geneve] = np.where(first >> 6 == 0, carried, -1)
+        at[geneve] = start[geneve] + GENEVE_HEADER_LENGTH + 4 * (first & 0x3F)
     past = np.zeros(len(rows), dtype=bool)
     gtp = np.flatnonzero(port == GTP_U_PORT)
     if len(gtp):
