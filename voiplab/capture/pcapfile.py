@@ -285,7 +285,8 @@ def tunnel_inner(protocol: int, payload: bytes) -> tuple[int, int] | None:
     the IP header. The kind is 4 or 6 for an IP packet (IP-in-IP, GRE), 0 for an Ethernet
     frame (GRE transparent bridging, ERSPAN). GRE version 0 only (version 1 is PPTP's PPP).
 
-    Taught in notebook 01 (a packet inside a packet).
+    Used by :class:`IpReader` and the bulk reader, for captures made elsewhere (a provider's trace,
+    a mirrored switch port, a mobile network's user plane).
     """
     if protocol == IPPROTO_IPIP:
         return 4, 0
@@ -371,7 +372,8 @@ def udp_tunnel_inner(datagram: bytes) -> tuple[int, int] | None:
     in datagram)`` as :func:`tunnel_inner` says it (4 or 6: an IP packet, GTP-U; 0: an Ethernet
     frame, VXLAN; Geneve: what its protocol type says), or ``None`` if it is no tunnel.
 
-    Taught in notebook 01 (a packet inside a packet).
+    Used by :class:`IpReader` and the bulk reader, for captures made elsewhere (a provider's trace,
+    a mirrored switch port, a mobile network's user plane).
     """
     if len(datagram) < UDP_HEADER_LENGTH:
         return None
@@ -453,7 +455,7 @@ class IpReader:
     IP-in-IP tunnels opened, every link layer of :data:`LINK_LAYERS`. It keeps the fragments
     between frames: feed it every frame in capture order.
 
-    Taught in notebook 01 (the protocol stack: a packet inside a packet, a packet in pieces).
+    Used by the SIP reader and for the bulk reader's fragments (captures made elsewhere).
     """
 
     def __init__(self) -> None:
