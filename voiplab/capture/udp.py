@@ -50,18 +50,19 @@ from .pcapfile import (
     ETHERTYPE_IPV4,
     ETHERTYPE_IPV6,
     ETHERTYPE_PPPOE_SESSION,
-    ETHERTYPE_TRANSPARENT_BRIDGING,
     ETHERTYPE_VLAN,
     GENEVE_HEADER_LENGTH,
     GENEVE_PORT,
     GRE_CHECKSUM,
     GRE_HEADER_LENGTH,
     GRE_KEY,
+    GRE_PROTOCOLS,
     GRE_SEQUENCE,
     GRE_VERSION_MASK,
     GTP_EXTENSION_FLAG,
     GTP_G_PDU,
     GTP_HEADER_LENGTH,
+    GTP_IPV4_FIRST_BYTES,
     GTP_OPTIONAL_FLAGS,
     GTP_OPTIONAL_LENGTH,
     GTP_PROTOCOL_TYPE,
@@ -805,14 +806,12 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
         if len(gre):
             head = _cols(w[rest[gre]], starts[gre], GRE_HEADER_LENGTH)
             flags, protocol = _be(head[:, 0:2]).astype(np.int64), _be(head[:, 2:4]).astype(np.int64)
-            kind = np.where(protocol == ETHERTYPE_IPV4, 4, np.where(protocol == ETHERTYPE_IPV6, 6, np.where(
-                (protocol == ETHERTYPE_TRANSPARENT_BRIDGING) | (protocol == ETHERTYPE_ERSPAN_2)
-                | (protocol == ETHERTYPE_ERSPAN_3), 0, -1)))
-            kinds[gre] = np.where(flags & GRE_VERSION_MASK, -1, kind)
+            mirrored = (protocol == ETHERTYPE_ERSPAN_2) | (protocol == ETHERTYPE_ERSPAN_3)
+            kinds[gre] = np.where(flags & GRE_VERSION_MASK, -1, np.where(mirrored, 0, _carried_kind(protocol)))
             starts = starts.copy()
             starts[gre] += GRE_HEADER_LENGTH + 4 * (((flags & GRE_CHECKSUM) != 0).astype(np.int64)
                                                      + ((flags & GRE_KEY) != 0) + ((flags & GRE_SEQUENCE) != 0))
-            erspan = np.flatnonzero((kinds[gre] == 0) & (protocol != ETHERTYPE_TRANSPARENT_BRIDGING)
+            erspan = np.flatnonzero((kinds[gre] == 0) & mirrored
                                     & ~((protocol == ETHERTYPE_ERSPAN_2) & ((flags & GRE_SEQUENCE) == 0)))
             if len(erspan):  # ERSPAN types II and III: a header before the mirrored frame (type I has none)
                 at = gre[erspan]
@@ -854,7 +853,7 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
     tunnels = np.flatnonzero(udp & on_tunnel_port)
     if len(tunnels):  # GTP-U, VXLAN and Geneve datagrams are opened, not kept
         rows, at, kind, past = _udp_tunnels(w, header[tunnels], tunnels, l4_rows[tunnels],
-                                            payload_length[tunnels])
+                                            payload_length[tunnels], src_port[tunnels], dst_port[tunnels])
         udp[rows] = udp[past] = False
         result["tunnel"] = np.concatenate([tunnel, rows])
         result["tunnel_at"] = np.concatenate([tunnel_at, at])
@@ -887,15 +886,24 @@ def _decode(w: np.ndarray, caplen: np.ndarray, linktype: int) -> dict[str, np.nd
     return result
 
 
-def _udp_tunnels(w: np.ndarray, head: np.ndarray, rows: np.ndarray, l4: np.ndarray,
-                 payload_length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The datagrams among ``rows`` (on a GTP-U or VXLAN port) that carry a tunnel, read as
+def _carried_kind(protocol: np.ndarray) -> np.ndarray:
+    """What a GRE or Geneve protocol type carries (:data:`~voiplab.capture.pcapfile.GRE_PROTOCOLS`),
+    column-wise: 4 or 6 for IP, 0 for Ethernet, -1 for anything else."""
+    kind = np.full(len(protocol), -1, dtype=np.int64)
+    for ethertype, carried in GRE_PROTOCOLS.items():
+        kind[protocol == ethertype] = carried
+    return kind
+
+
+def _udp_tunnels(w: np.ndarray, head: np.ndarray, rows: np.ndarray, l4: np.ndarray, payload_length: np.ndarray,
+                 sport: np.ndarray, dport: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The datagrams among ``rows`` (on a GTP-U, VXLAN or Geneve port) that carry a tunnel, read as
     :func:`~voiplab.capture.pcapfile.udp_tunnel_inner` reads one: ``(their rows, where the
     inner packet starts, its kind (4, 6: IP; 0: Ethernet), rows to read again with the wide
     window)``. ``head``: the UDP header and the 12 bytes after it of each row; ``l4``: where the
-    UDP header starts; ``payload_length``: the bytes of each datagram's payload present."""
+    UDP header starts; ``payload_length``: the bytes of each datagram's payload present;
+    ``sport``, ``dport``: its ports."""
     width = w.shape[1]
-    sport, dport = _be(head[:, 0:2]).astype(np.int64), _be(head[:, 2:4]).astype(np.int64)
     low, high = np.minimum(sport, dport), np.maximum(sport, dport)
     port = np.where(np.isin(low, UDP_TUNNEL_PORTS), low, high)  # the lower port first, as tshark tries them
     start = l4 + UDP_HEADER_LENGTH
@@ -906,9 +914,7 @@ def _udp_tunnels(w: np.ndarray, head: np.ndarray, rows: np.ndarray, l4: np.ndarr
     if len(geneve):  # version 0, options, then what the protocol type says
         first = head[geneve, UDP_HEADER_LENGTH].astype(np.int64)
         protocol = _be(head[geneve, UDP_HEADER_LENGTH + 2:UDP_HEADER_LENGTH + 4]).astype(np.int64)
-        carried = np.where(protocol == ETHERTYPE_IPV4, 4, np.where(protocol == ETHERTYPE_IPV6, 6, np.where(
-            protocol == ETHERTYPE_TRANSPARENT_BRIDGING, 0, -1)))
-        kind[geneve] = np.where(first >> 6 == 0, carried, -1)
+        kind[geneve] = np.where(first >> 6 == 0, _carried_kind(protocol), -1)
         at[geneve] = start[geneve] + GENEVE_HEADER_LENGTH + 4 * (first & 0x3F)
     past = np.zeros(len(rows), dtype=bool)
     gtp = np.flatnonzero(port == GTP_U_PORT)
@@ -930,14 +936,16 @@ def _udp_tunnels(w: np.ndarray, head: np.ndarray, rows: np.ndarray, l4: np.ndarr
             last = g_at[readable] + length - 1
             ok[readable] &= (length > 0) & (last < g_end[readable])
             g_past[readable] |= ok[readable] & (last >= width)
-            step = readable[ok[readable] & (last < width)]
-            next_type[step] = w[g_rows[step], g_at[step] + 4 * w[g_rows[step], g_at[step]].astype(np.int64) - 1]
-            g_at[step] += 4 * w[g_rows[step], g_at[step]].astype(np.int64)
+            fits = ok[readable] & (last < width)
+            step = readable[fits]
+            next_type[step] = w[g_rows[step], last[fits]]
+            g_at[step] += length[fits]
         ok &= (next_type == 0) | g_past  # a chain longer than MAX_GTP_EXTENSIONS is not opened
         ok &= g_at < g_end
         g_past |= ok & (g_at >= width)
         first = w[g_rows, np.minimum(g_at, width - 1)].astype(np.int64)
-        version = np.where((first >= 0x45) & (first <= 0x4E), 4, np.where(first >> 4 == 6, 6, -1))
+        ipv4 = (first >= GTP_IPV4_FIRST_BYTES.start) & (first < GTP_IPV4_FIRST_BYTES.stop)
+        version = np.where(ipv4, 4, np.where(first >> 4 == 6, 6, -1))
         kind[gtp] = np.where(ok & ~g_past, version, -1)
         at[gtp] = g_at
         past[gtp] = g_past & ok
